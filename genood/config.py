@@ -1,0 +1,216 @@
+"""Typed run configuration: dataclasses loaded from TOML and overridden from the CLI.
+
+A run config has three tables, ``[model]``, ``[data]`` and ``[train]``::
+
+    [model]
+    name = "glow"
+    [model.hparams]
+    levels = 3
+    steps = 8
+
+    [data]
+    train = "fashion-mnist:train"
+
+    [train]
+    steps = 2000
+
+Overrides use dotted keys with TOML values: ``--set train.steps=100 model.hparams.hidden=64``.
+Every run writes its resolved config back as ``config.toml`` next to its checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class ModelConfig:
+    """Which likelihood model to build, with keyword hyper-parameters for ``models.build``."""
+
+    name: str = "glow"
+    hparams: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    """Where training data comes from and the preprocessing recorded for scoring.
+
+    Attributes:
+        train: data set spec of the training images (``name:split``, ``npz:PATH``...).
+        val: spec of the held-out images for periodic evaluation (empty string: none).
+        val_limit: evaluate on at most this many held-out images.
+        limit: train on at most this many images (0: all).
+        pad_to: zero-pad square images to this size (openai/glow pads 28 -> 32); 0: no padding.
+        channels: convert to this many channels (1 or 3); 0: keep.
+        resize: resize square images to this size (Pillow, bilinear); 0: keep.
+        data_dir: explicit data folder (otherwise ``GENOOD_DATA``, then the cache).
+    """
+
+    train: str = "fashion-mnist:train"
+    val: str = "fashion-mnist:test"
+    val_limit: int = 2000
+    limit: int = 0
+    pad_to: int = 0
+    channels: int = 0
+    resize: int = 0
+    data_dir: str = ""
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, precision, checkpointing and logging.
+
+    Attributes:
+        steps: optimiser steps in all.
+        time_budget_s: stop early (cleanly, with a checkpoint) after this many seconds; 0: none.
+        batch_size: global batch size (split across ranks under DDP).
+        optimizer: ``adamax`` (Glow's choice) or ``adam``.
+        lr: peak learning rate, reached after ``warmup_steps`` of linear warm-up.
+        grad_clip: clip the global gradient norm to this value; 0: no clipping.
+        max_nonfinite: stop with an error after this many non-finite steps in a row.
+        precision: ``fp32``, ``bf16`` (autocast, CPU AMX or CUDA) or ``fp16`` (CUDA, grad scaler).
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        channels_last: use the channels-last memory format (faster convolutions with bf16).
+        compile: wrap the model in ``torch.compile``.
+        threads: ``torch.set_num_threads``; 0: PyTorch's default.
+    """
+
+    steps: int = 2000
+    time_budget_s: float = 0.0
+    batch_size: int = 64
+    optimizer: str = "adamax"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 200
+    grad_clip: float = 50.0
+    max_nonfinite: int = 20
+    precision: str = "fp32"
+    device: str = "auto"
+    channels_last: bool = False
+    compile: bool = False
+    threads: int = 0
+    seed: int = 0
+    log_every: int = 20
+    eval_every: int = 500
+    sample_every: int = 0
+    checkpoint_every: int = 200
+
+
+@dataclass
+class RunConfig:
+    """The whole resolved configuration of a training run."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# ----------------------------------------------------------------------------- loading
+def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Build dataclass ``cls`` from ``values``, refusing unknown keys with a clear error."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in [{where}]; known: {sorted(known)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _from_dict(type(default), value, f"{where}.{name}" if where else name)
+        else:
+            kwargs[name] = _coerce(value, default, f"{where}.{name}" if where else name)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, default: Any, key: str) -> Any:
+    """Check ``value`` against the default's type (ints are accepted where floats are)."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise TypeError(f"{key} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if default is not None and not isinstance(value, type(default)):
+        raise TypeError(f"{key} must be {type(default).__name__}, got {value!r}")
+    return value
+
+
+def from_dict(values: dict[str, Any]) -> RunConfig:
+    """Build a :class:`RunConfig` from nested dictionaries (as TOML parses them)."""
+    return _from_dict(RunConfig, values, "")
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a TOML run config, then apply ``key.path=value`` overrides."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    with path.open("rb") as f:
+        values = tomllib.load(f)
+    return from_dict(apply_overrides(values, overrides or []))
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set dotted keys in nested dicts: ``train.steps=100``; values parse as TOML, else strings."""
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key.path=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = values
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return values
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Dataclass -> nested dict."""
+    return dataclasses.asdict(config)
+
+
+# ----------------------------------------------------------------------------- writing
+def dumps_toml(values: dict[str, Any]) -> str:
+    """Serialise nested dicts of scalars, lists and tables to TOML (enough for our configs)."""
+    lines: list[str] = []
+    _write_table(values, [], lines)
+    return "\n".join(lines).strip() + "\n"
+
+
+def _write_table(values: dict[str, Any], prefix: list[str], lines: list[str]) -> None:
+    scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+    if prefix and (scalars or not tables):
+        lines.append(f"\n[{'.'.join(prefix)}]")
+    for key, value in scalars.items():
+        lines.append(f"{key} = {_toml_value(value)}")
+    for key, value in tables.items():
+        _write_table(value, [*prefix, key], lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if value is None:
+        raise TypeError("TOML has no null; use an empty string or 0")
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def save(config: RunConfig, path: str | Path) -> None:
+    """Write the resolved config as TOML."""
+    Path(path).write_text(dumps_toml(to_dict(config)))

@@ -1,0 +1,72 @@
+"""The one contract every invertible layer follows.
+
+A flow layer is a bijection ``f`` with a tractable Jacobian. ``forward(x)`` returns
+``(z, logdet)`` where ``logdet[b] = log |det df/dx (x_b)|`` is per sample, shape ``(B,)``;
+``inverse(z)`` returns ``x`` exactly (up to floating point). Composition sums log-dets, which
+is the change of variables of Dinh et al. (2015) and Kingma & Dhariwal (2018):
+
+    log p(x) = log p_z(f(x)) + sum_k log |det J_k|.
+
+Layers that factor out part of their input (multi-scale splits) keep that part themselves and
+report its log-density through :class:`FactorOut`; see ``genood.flows.reshape``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from torch import Tensor, nn
+
+
+class Flow(nn.Module):
+    """Base class of an invertible layer: ``x -> (z, logdet)`` and an exact ``inverse``."""
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        """Map ``x`` to ``z`` and return the per-sample log |det J|, shape ``(B,)``."""
+        raise NotImplementedError
+
+    def inverse(self, z: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """Exact inverse of :meth:`forward`."""
+        raise NotImplementedError
+
+
+def zero_logdet(x: Tensor) -> Tensor:
+    """A ``(B,)`` tensor of zeros matching ``x``'s batch, device and dtype (volume-preserving maps)."""
+    return x.new_zeros(x.shape[0])
+
+
+class Sequential(Flow):
+    """Composition ``f_K o ... o f_1``; log-dets add up."""
+
+    def __init__(self, layers: Iterable[Flow]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        logdet = zero_logdet(x)
+        for layer in self.layers:
+            x, ld = layer(x)
+            logdet = logdet + ld
+        return x, logdet
+
+    def inverse(self, z: Tensor) -> Tensor:
+        for layer in reversed(self.layers):
+            z = layer.inverse(z)
+        return z
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+
+def check_shape(x: Tensor, ndim: int, name: str) -> None:
+    """Raise a clear error when ``x`` is not ``ndim``-dimensional."""
+    if x.dim() != ndim:
+        raise ValueError(f"{name} expects a {ndim}-D tensor, got shape {tuple(x.shape)}")
+
+
+def sum_except_batch(x: Tensor) -> Tensor:
+    """Sum every dimension but the first: ``(B, ...) -> (B,)``."""
+    return x.reshape(x.shape[0], -1).sum(dim=1)
+
+
+__all__ = ["Flow", "Sequential", "check_shape", "sum_except_batch", "zero_logdet"]
