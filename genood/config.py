@@ -48,6 +48,11 @@ class DataConfig:
         channels: convert to this many channels (1 or 3); 0: keep.
         resize: resize square images to this size (Pillow, bilinear); 0: keep.
         data_dir: explicit data folder (otherwise ``GENOOD_DATA``, then the cache).
+        mutation_rate: replace each training sub-pixel with a uniform random value with this
+            probability (Ren et al. 2019's background model); 0: no mutation.
+        track: extra data set specs (e.g. OOD sets) whose bits/dim is logged at every evaluation,
+            for the paper's "during optimisation" plot.
+        track_limit: evaluate each tracked set on at most this many images.
     """
 
     train: str = "fashion-mnist:train"
@@ -58,6 +63,9 @@ class DataConfig:
     channels: int = 0
     resize: int = 0
     data_dir: str = ""
+    mutation_rate: float = 0.0
+    track: list[str] = field(default_factory=list)
+    track_limit: int = 1000
 
 
 @dataclass
