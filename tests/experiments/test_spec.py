@@ -1,0 +1,45 @@
+"""Shipped experiment files parse and resolve to valid run configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genood.experiments.spec import ALL_CLAIMS, available, load_experiment
+
+
+def test_every_shipped_experiment_parses() -> None:
+    names = available()
+    assert {"fashion-mnist-vs-mnist", "mnist-vs-fashion-mnist", "cifar10-vs-svhn"} <= set(names)
+    for name in names:
+        experiment = load_experiment(name)
+        assert {"quick", "cpu", "paper"} <= set(experiment.budgets)
+        for budget in experiment.budgets.values():
+            assert set(budget.claims) <= set(ALL_CLAIMS)
+            config = budget.run_config(experiment.data)
+            assert config.data.train == experiment.data.in_train
+        if experiment.reverse:
+            assert load_experiment(experiment.reverse).reverse == name
+
+
+def test_quick_budget_runs_only_the_single_model_claims() -> None:
+    quick = load_experiment("fashion-mnist-vs-mnist").budget("quick")
+    assert quick.claims == ["C1", "C4", "C6", "C7"]
+
+
+def test_unknown_experiment_and_budget_name_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="known: .*fashion-mnist-vs-mnist"):
+        load_experiment("no-such-experiment")
+    with pytest.raises(ValueError, match="no budget 'huge'"):
+        load_experiment("fashion-mnist-vs-mnist").budget("huge")
+
+
+def test_unknown_claim_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.toml"
+    path.write_text(
+        'name = "x"\n[data]\nin_train = "a"\nin_test = "b"\nood = ["c"]\n'
+        '[budget.quick]\nclaims = ["C9"]\n'
+    )
+    with pytest.raises(ValueError, match="unknown claims"):
+        load_experiment(str(path))
