@@ -1,0 +1,135 @@
+"""The networks inside coupling layers (they need not be invertible).
+
+* :class:`ZeroConv2d`: Glow's ``conv2d_zeros``, a 3x3 convolution initialised to zero with a
+  learned per-channel output scale ``exp(3 * logs)``, so that a new coupling is the identity.
+* :class:`GlowCouplingNet`: conv3x3 -> ReLU -> conv1x1 -> ReLU -> ZeroConv2d (Kingma &
+  Dhariwal 2018, section 3.3), optionally with ActNorm after the hidden convolutions as in
+  openai/glow.
+* :class:`ResNetCouplingNet`: a small residual network for RealNVP (Dinh et al. 2017, section
+  4.1), with ActNorm in place of their batch normalisation.
+
+They are plain convolutions and ReLUs, so they run well under bf16/fp16 autocast and in the
+channels-last memory format; the coupling layers cast their outputs back to the flow's dtype.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genood.flows.actnorm import ActNormNet
+
+
+class ZeroConv2d(nn.Module):
+    """Zero-initialised convolution with a learned output scale: ``conv(x) * exp(3 * logs)``.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: odd kernel size (zero padding keeps the spatial size).
+        logscale_factor: Glow's factor 3, which speeds up learning of the output scale.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        logscale_factor: float = 3.0,
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+        self.logs = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
+        self.logscale_factor = logscale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv(x)
+        return out * (self.logs * self.logscale_factor).exp().to(out.dtype)
+
+
+def _conv(in_channels: int, out_channels: int, kernel_size: int, actnorm: bool) -> nn.Module:
+    # With ActNorm after it, a bias would be redundant (openai/glow does the same).
+    conv = nn.Conv2d(
+        in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=not actnorm
+    )
+    if actnorm:
+        nn.init.normal_(conv.weight, 0.0, 0.05)
+        return nn.Sequential(conv, ActNormNet(out_channels))
+    return conv
+
+
+class GlowCouplingNet(nn.Module):
+    """Glow's coupling network ``NN()``: conv3x3 -> ReLU -> conv1x1 -> ReLU -> ZeroConv2d.
+
+    Args:
+        in_channels: channels of the conditioning half.
+        out_channels: channels of the output (``2 x`` the transformed half for affine couplings).
+        hidden: width of the hidden layers (Glow: 512).
+        actnorm: follow each hidden convolution with ActNorm, as openai/glow does.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, hidden: int, actnorm: bool = False
+    ) -> None:
+        super().__init__()
+        if hidden < 1:
+            raise ValueError(f"hidden must be a positive width, got {hidden}")
+        self.net = nn.Sequential(
+            _conv(in_channels, hidden, 3, actnorm),
+            nn.ReLU(inplace=True),
+            _conv(hidden, hidden, 1, actnorm),
+            nn.ReLU(inplace=True),
+            ZeroConv2d(hidden, out_channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, hidden: int, actnorm: bool) -> None:
+        super().__init__()
+        self.conv1 = _conv(hidden, hidden, 3, actnorm)
+        self.conv2 = _conv(hidden, hidden, 3, actnorm)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv1(F.relu(x))
+        return x + self.conv2(F.relu(h))
+
+
+class ResNetCouplingNet(nn.Module):
+    """RealNVP's residual coupling network: conv3x3, ``blocks`` residual blocks, ZeroConv2d.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        hidden: feature maps (RealNVP: 64).
+        blocks: residual blocks (RealNVP: 8 on CIFAR-10, 2 on small images).
+        actnorm: ActNorm after each hidden convolution (RealNVP uses batch normalisation).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden: int,
+        blocks: int = 2,
+        actnorm: bool = True,
+    ) -> None:
+        super().__init__()
+        if hidden < 1 or blocks < 0:
+            raise ValueError(
+                f"need hidden >= 1 and blocks >= 0, got hidden={hidden}, blocks={blocks}"
+            )
+        self.stem = _conv(in_channels, hidden, 3, actnorm)
+        self.blocks = nn.Sequential(*(_ResidualBlock(hidden, actnorm) for _ in range(blocks)))
+        self.head = ZeroConv2d(hidden, out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(F.relu(self.blocks(self.stem(x))))
+
+
+__all__ = ["GlowCouplingNet", "ResNetCouplingNet", "ZeroConv2d"]
