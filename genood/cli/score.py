@@ -1,0 +1,97 @@
+"""``genood score``: per-sample bits/dim, log p(z) and log-det of a data set under a trained run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``score`` command."""
+    parser = subparsers.add_parser(
+        "score",
+        help="score a data set with a trained run (per-sample bits/dim and terms)",
+        description="Write per-sample bits_per_dim, log_prob and the model's terms (log_pz, "
+        "logdet for flows; nats) with the labels to RUN/scores/NAME-SPLIT.npz, and print a "
+        "summary. Images go through the run's recorded preprocessing; bin midpoints are used "
+        "(deterministic). Under torchrun the images are split across the processes.",
+    )
+    parser.add_argument("--run", type=Path, required=True, help="run folder of a trained model")
+    parser.add_argument(
+        "--dataset", required=True, help="data set name (mnist) or full spec (mnist:test, npz:PATH)"
+    )
+    parser.add_argument("--split", help="split, when --dataset is a bare name (e.g. test)")
+    parser.add_argument("--limit", type=int, default=0, help="score at most this many images")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--data-dir", type=Path, help="data folder (else GENOOD_DATA, the cache)")
+    parser.add_argument(
+        "--pad-to", type=int, help="override the recorded padding (for a set of another shape)"
+    )
+    parser.add_argument("--channels", type=int, help="override the recorded channel conversion")
+    parser.add_argument("--resize", type=int, help="override the recorded resize")
+    parser.add_argument("--no-save", action="store_true", help="print the summary only")
+    parser.add_argument("--distributed", action="store_true", help="require torchrun")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.set_defaults(func=run_score)
+
+
+def dataset_spec(dataset: str, split: str | None) -> str:
+    """``--dataset NAME --split SPLIT`` -> ``NAME:SPLIT``; a full spec is kept as is."""
+    if ":" in dataset:
+        if split:
+            raise ValueError(f"--dataset {dataset!r} already names a split or path; drop --split")
+        return dataset
+    return f"{dataset}:{split}" if split else dataset
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """Handler of ``genood score``."""
+    from genood.train import format_summary, load_run
+    from genood.train.distributed import init_distributed
+    from genood.train.precision import resolve_device
+    from genood.train.score import score_to_file
+
+    spec = dataset_spec(args.dataset, args.split)
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    context = init_distributed(args.distributed, args.device)
+    try:
+        loaded = load_run(args.run, device=resolve_device(args.device, context.local_rank))
+        preprocessing = None
+        if args.pad_to is not None or args.channels is not None or args.resize is not None:
+            recorded = loaded.preprocessing.to_dict()
+            for key in ("pad_to", "channels", "resize"):
+                if getattr(args, key) is not None:
+                    recorded[key] = getattr(args, key)
+            preprocessing = type(loaded.preprocessing).from_dict(recorded)
+        scores, path = score_to_file(
+            loaded,
+            spec,
+            limit=args.limit or None,
+            batch_size=args.batch_size,
+            data_dir=args.data_dir,
+            save=not args.no_save,
+            precision=args.precision,
+            preprocessing=preprocessing,
+            progress=not args.no_progress,
+            context=context,
+        )
+    finally:
+        context.close()
+    if not context.is_main:
+        return 0
+    model = loaded.model
+    shape = "x".join(str(s) for s in model.image_shape)
+    bound = " (upper bound: the model's log p is a lower bound)" if model.is_bound else ""
+    title = (
+        f"{spec} under {args.run} ({loaded.config.model.name}, step {loaded.step}): "
+        f"N = {len(scores['bits_per_dim'])}, D = {model.num_dims} ({shape}){bound}"
+    )
+    print(format_summary(scores, title))
+    if path is not None:
+        print(f"per-sample scores: {path}")
+    return 0

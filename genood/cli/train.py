@@ -1,0 +1,145 @@
+"""``genood train`` and ``genood train-background``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``train`` and ``train-background`` commands."""
+    train = subparsers.add_parser(
+        "train",
+        help="train a likelihood model from a TOML config (resumes by default)",
+        description="Train a likelihood model by maximum likelihood on dequantised images. "
+        "The run folder gets config.toml, environment.json, metrics.jsonl, checkpoints/, "
+        "samples/. A run killed at any moment continues exactly where its last checkpoint "
+        "left off. Under torchrun (torchrun --nproc_per_node N -m genood train ...) it trains "
+        "with DistributedDataParallel.",
+    )
+    train.add_argument("--config", type=Path, help="TOML run config (default: RUN/config.toml)")
+    train.add_argument("--out", type=Path, help="run folder (default: runs/<config stem>)")
+    _add_common(train)
+    train.add_argument("--steps", type=int, help="optimiser steps (train.steps)")
+    train.set_defaults(func=run_train)
+
+    background = subparsers.add_parser(
+        "train-background",
+        help="train Ren et al.'s background model (mutated inputs) for a trained run",
+        description="Train the background model of the likelihood-ratio detector (Ren et al. "
+        "2019): the run's architecture and data, with each training sub-pixel replaced by a "
+        "uniform random value with probability --mutation-rate. Written to RUN/background/.",
+    )
+    background.add_argument("--run", type=Path, required=True, help="the main model's run folder")
+    background.add_argument(
+        "--mutation-rate", type=float, default=0.2, help="mutation rate mu (default 0.2)"
+    )
+    background.add_argument("--steps", type=int, help="optimiser steps (default: the run's)")
+    _add_common(background)
+    background.set_defaults(func=run_train_background)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config keys, e.g. --set train.lr=5e-4 model.hparams.hidden=64",
+    )
+    parser.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="continue from RUN/checkpoints/last.pt when present (default); --no-resume "
+        "starts over and deletes the folder's checkpoints, metrics, samples and scores",
+    )
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="train.device")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="train.precision")
+    parser.add_argument("--data-dir", type=Path, help="data folder (else GENOOD_DATA, the cache)")
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="require torchrun's environment (DDP is used automatically under torchrun)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _cli_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if args.device:
+        overrides.append(f'train.device="{args.device}"')
+    if args.precision:
+        overrides.append(f'train.precision="{args.precision}"')
+    return overrides
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Handler of ``genood train``."""
+    from genood import config as cfg
+    from genood.train import fit
+
+    config_path = args.config
+    if config_path is None:
+        if args.out is None or not (args.out / "config.toml").is_file():
+            raise ValueError(
+                "give --config CONFIG.toml, or --out RUN of an existing run to resume it"
+            )
+        config_path = args.out / "config.toml"
+    overrides = _cli_overrides(args)
+    if args.steps is not None:
+        overrides.append(f"train.steps={args.steps}")
+    config = cfg.load(config_path, overrides)
+    out = args.out or Path("runs") / config_path.stem
+    result = fit(
+        config,
+        out,
+        resume=args.resume,
+        progress=not args.no_progress,
+        data_dir=args.data_dir,
+        distributed=args.distributed,
+    )
+    _report(out, result)
+    return 0
+
+
+def run_train_background(args: argparse.Namespace) -> int:
+    """Handler of ``genood train-background``."""
+    from genood.train import fit_background
+
+    result = fit_background(
+        args.run,
+        mutation_rate=args.mutation_rate,
+        steps=args.steps,
+        overrides=_cli_overrides(args),
+        resume=args.resume,
+        progress=not args.no_progress,
+        data_dir=args.data_dir,
+        distributed=args.distributed,
+    )
+    _report(args.run / "background", result)
+    return 0
+
+
+def _report(out: Path, result: dict[str, Any]) -> None:
+    import os
+
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 reports
+        return
+    keys = (
+        "step",
+        "stopped",
+        "loss_bpd",
+        "eval_bpd",
+        "track_bpd",
+        "nonfinite_skipped",
+        "train_time_s",
+    )
+    shown = {k: result[k] for k in keys if k in result}
+    print(f"run folder: {out}")
+    print(json.dumps(shown, indent=2, sort_keys=False))

@@ -1,0 +1,143 @@
+"""Checkpoints: atomic writes, safe loads, RNG states.
+
+A checkpoint is a ``torch.save`` of a dict holding only tensors and plain Python values (ints,
+floats, strings, lists, dicts, tuples, ``None``): model, optimiser and schedule state, the step,
+the guard's counters, every RNG state (as tensors) and the resolved config as a TOML string. It
+is read back with ``torch.load(..., weights_only=True)``, which refuses to unpickle anything
+else, so a checkpoint from an untrusted source cannot run code.
+
+Writes are atomic: the dict goes to a temporary file in the same folder, which is flushed,
+fsync'ed and renamed over the target (``os.replace`` is atomic on POSIX and Windows), and the
+folder is fsync'ed so that the rename itself survives a power cut. A process killed at any
+moment leaves either the previous checkpoint or the new one, never a torn file.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT = "genood-checkpoint"
+VERSION = 1
+
+
+def save_atomic(state: dict[str, Any], path: str | Path) -> None:
+    """``torch.save(state)`` to ``path`` atomically (temp file, fsync, rename, fsync folder)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a small text file atomically (same recipe as :func:`save_atomic`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":  # Windows cannot open folders; its rename is durable enough
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint without unpickling arbitrary objects (``weights_only=True``).
+
+    Raises:
+        FileNotFoundError: when ``path`` does not exist.
+        ValueError: when the file is not a genood checkpoint (or is corrupt).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError...
+        raise ValueError(
+            f"{path} is not a readable genood checkpoint ({type(error).__name__}: {error})"
+        ) from error
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a genood checkpoint (no format marker {FORMAT!r})")
+    if int(state.get("version", 0)) > VERSION:
+        raise ValueError(
+            f"{path} was written by a newer genood (checkpoint version {state['version']}, "
+            f"this one reads up to {VERSION}); upgrade genood"
+        )
+    return state
+
+
+# ----------------------------------------------------------------------------- RNG states
+def capture_rng() -> dict[str, Any]:
+    """Every global RNG state as tensors and plain values (safe for ``weights_only`` loads)."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "kind": str(np_state[0]),
+            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": {
+            "version": int(py_state[0]),
+            "state": torch.tensor(py_state[1], dtype=torch.int64),
+            "gauss": py_state[2],
+        },
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng`."""
+    torch.set_rng_state(state["torch"].cpu())
+    np_state = state["numpy"]
+    np.random.set_state(
+        (
+            np_state["kind"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
+    )
+    py_state = state["python"]
+    random.setstate((py_state["version"], tuple(py_state["state"].tolist()), py_state["gauss"]))
+    cuda_states = state.get("cuda")
+    if cuda_states and torch.cuda.is_available():
+        for index, cuda_state in enumerate(cuda_states[: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)

@@ -1,0 +1,243 @@
+"""``fit(config, run_dir)``: train a likelihood model into a run folder, resuming when possible.
+
+A run folder with ``checkpoints/last.pt`` is resumed when its recorded config is compatible with
+the given one: the model, the training data and its preprocessing, the seed, the batch size and
+the optimiser must match (else the error lists the differences); everything else (number of
+steps, learning rate, warm-up, precision, device, logging...) may change, and takes effect from
+the resumed step. A finished run (``done.json``) whose config asks for no more steps returns its
+final metrics at once, which makes pipelines that call ``fit`` idempotent.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genood import config as cfg
+from genood.train import checkpoint as ckpt
+from genood.train.batches import STREAM_MODEL, derive_seed
+from genood.train.distributed import DistContext, default_threads, init_distributed
+from genood.train.loop import TrainData, Trainer
+from genood.train.precision import resolve_device, resolve_precision
+from genood.train.run import RunFolder, environment
+from genood.train.sets import fit_images, load_set, load_tracked, preprocessing_of
+
+# Keys that define what is being trained: a checkpoint cannot continue under other values.
+IDENTITY_KEYS = (
+    "model.name",
+    "model.hparams",
+    "data.train",
+    "data.limit",
+    "data.pad_to",
+    "data.channels",
+    "data.resize",
+    "data.mutation_rate",
+    "train.batch_size",
+    "train.optimizer",
+    "train.seed",
+)
+
+
+def fit(
+    config: cfg.RunConfig,
+    run_dir: str | Path,
+    resume: bool = True,
+    progress: bool = True,
+    data_dir: str | Path | None = None,
+    distributed: bool = False,
+) -> dict[str, Any]:
+    """Train ``config``'s model into ``run_dir``; returns the final metrics.
+
+    Args:
+        config: the run config (not modified).
+        run_dir: the run folder (created).
+        resume: continue from ``run_dir/checkpoints/last.pt`` when present and compatible;
+            ``False`` starts over, deleting the folder's checkpoints, metrics, samples and scores.
+        progress: show a tqdm bar and evaluation lines.
+        data_dir: data folder (overrides ``config.data.data_dir``).
+        distributed: require torchrun's environment (DDP is also used whenever torchrun
+            launched this process with more than one worker).
+
+    Returns:
+        ``step``, ``stopped`` (``steps``, ``time_budget`` or ``signal``), ``finished``,
+        ``loss_bpd``, ``eval_bpd``, ``track_bpd``, ``nonfinite_skipped``, ``train_time_s``...
+
+    Raises:
+        NonFiniteError: after ``train.max_nonfinite`` non-finite steps in a row.
+        ValueError: for an invalid config or a checkpoint of an incompatible config.
+    """
+    config = copy.deepcopy(config)
+    context = init_distributed(distributed, config.train.device)
+    devices = (
+        [torch.cuda.current_device()]
+        if torch.cuda.is_available() and torch.cuda.is_initialized()
+        else []
+    )
+    try:
+        # Training re-seeds the global RNGs every step; the caller gets its own back.
+        with torch.random.fork_rng(devices=devices):
+            numpy_state = np.random.get_state()
+            try:
+                return _fit(config, Path(run_dir), resume, progress, data_dir, context)
+            finally:
+                np.random.set_state(numpy_state)
+    finally:
+        context.close()
+
+
+def _fit(
+    config: cfg.RunConfig,
+    run_dir: Path,
+    resume: bool,
+    progress: bool,
+    data_dir: str | Path | None,
+    context: DistContext,
+) -> dict[str, Any]:
+    t = config.train
+    if t.steps < 0:
+        raise ValueError(f"train.steps must be >= 0, got {t.steps}")
+    run = RunFolder(run_dir, writer=context.is_main)
+    device = resolve_device(t.device, context.local_rank)
+    precision = resolve_precision(t.precision, device)
+    threads = _set_threads(t.threads, context, device)
+    if device.type == "cuda":
+        # Fixed input shapes: let cuDNN pick the fastest convolution algorithms once.
+        torch.backends.cudnn.benchmark = True
+    data_dir = data_dir or config.data.data_dir or None
+    if data_dir is not None:
+        config.data.data_dir = str(data_dir)
+
+    state: dict[str, Any] | None = None
+    changed: list[str] = []
+    if resume and run.has_checkpoint():
+        state = ckpt.load(run.last_checkpoint, map_location=device)
+        changed = check_compatible(
+            cfg.from_dict(_parse_toml(state["config"])), config, run.last_checkpoint
+        )
+        done = run.done()
+        if done is not None and _finished(config, state):
+            return done
+    if state is None:
+        run.clear()  # --no-resume, or leftovers of a run killed before its first checkpoint
+    elif context.is_main:
+        run.done_path.unlink(missing_ok=True)  # more steps to go
+    context.barrier()
+
+    data, preprocessing, image_shape = _load_data(config, data_dir, progress, context)
+    if state is not None and tuple(state["image_shape"]) != image_shape:
+        raise ValueError(
+            f"the checkpoint's model takes images of shape {tuple(state['image_shape'])} but "
+            f"{config.data.train!r} preprocesses to {image_shape}; use --no-resume"
+        )
+    from genood.models import build
+
+    # Initial weights depend on the seed only (and are the same on every rank).
+    torch.manual_seed(derive_seed(t.seed, STREAM_MODEL))
+    model = build(config.model.name, image_shape, **config.model.hparams).to(device)
+    trainer = Trainer(config, model, data, run, context, device, precision, progress)
+    if state is not None:
+        trainer.load_state_dict(state)
+        run.truncate_metrics(trainer.step)
+        del state
+    else:
+        trainer.initialize()
+    trainer.prepare()
+
+    run.write_text(run.config_path, cfg.dumps_toml(cfg.to_dict(config)))
+    run.write_json(run.preprocessing_path, preprocessing.to_dict())
+    env = environment(
+        device,
+        threads,
+        context.world_size,
+        precision=precision.name,
+        precision_requested=precision.requested,
+        precision_note=precision.note,
+        model=model.describe(),
+    )
+    run.write_json(run.environment_path, env)
+    run.log(
+        "resume" if trainer.step else "start",
+        step=trainer.step,
+        changed=changed,
+        device=str(device),
+        precision=precision.name,
+        world_size=context.world_size,
+        threads=threads,
+    )
+    return trainer.fit()
+
+
+def _parse_toml(text: str) -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads(text)
+
+
+def _finished(config: cfg.RunConfig, state: dict[str, Any]) -> bool:
+    """Whether a checkpoint already satisfies the config's steps or time budget."""
+    t = config.train
+    out_of_time = t.time_budget_s > 0 and float(state.get("train_time_s", 0.0)) >= t.time_budget_s
+    return int(state["step"]) >= t.steps or out_of_time
+
+
+def check_compatible(saved: cfg.RunConfig, new: cfg.RunConfig, where: Path) -> list[str]:
+    """Raise unless ``new`` may continue ``saved``'s checkpoint; return the keys that changed."""
+    old_flat, new_flat = _flatten(cfg.to_dict(saved)), _flatten(cfg.to_dict(new))
+    changed = sorted(k for k in set(old_flat) | set(new_flat) if old_flat.get(k) != new_flat.get(k))
+    blocking = [k for k in changed if any(k == i or k.startswith(i + ".") for i in IDENTITY_KEYS)]
+    if blocking:
+        details = "; ".join(f"{k}: {old_flat.get(k)!r} -> {new_flat.get(k)!r}" for k in blocking)
+        raise ValueError(
+            f"cannot resume {where}: it was trained with a different {', '.join(blocking)} "
+            f"({details}). Start over with --no-resume (deletes its checkpoints) or train into "
+            "another folder with --out"
+        )
+    return [k for k in changed if k != "data.data_dir"]
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _set_threads(threads: int, context: DistContext, device: torch.device) -> int:
+    """``train.threads`` or a sensible default: cores / processes on this node under CPU DDP."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+    elif context.enabled and device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(default_threads(context))
+    return torch.get_num_threads()
+
+
+def _load_data(
+    config: cfg.RunConfig, data_dir: str | Path | None, progress: bool, context: DistContext
+) -> tuple[TrainData, Any, tuple[int, int, int]]:
+    """Training, held-out and tracked sets, preprocessed; rank 0 first (it may download)."""
+    d = config.data
+    show = progress and context.is_main
+    preprocessing = preprocessing_of(d)
+    if not context.is_main:
+        context.barrier()  # let rank 0 download and cache first
+    train_set = load_set(d.train, data_dir, d.limit, show)
+    raw = np.asarray(train_set.images)
+    image_shape = tuple(int(s) for s in preprocessing.output_shape(tuple(raw.shape[1:])))
+    train = fit_images(raw, preprocessing, image_shape, f"data.train {d.train!r}")
+    val = None
+    if d.val:
+        val_images = np.asarray(load_set(d.val, data_dir, d.val_limit, show).images)
+        val = fit_images(val_images, preprocessing, image_shape, f"data.val {d.val!r}")
+    track = load_tracked(list(d.track), preprocessing, image_shape, data_dir, d.track_limit, show)
+    if context.is_main:
+        context.barrier()
+    return TrainData(train=train, val=val, track=track), preprocessing, image_shape
