@@ -60,7 +60,13 @@ class FlowModel(LikelihoodModel):
         """``n`` samples in model space; every latent drawn at ``temperature`` times its std."""
         if n < 1:
             raise ValueError(f"n must be positive, got {n}")
-        return self.flow.sample(n, temperature)
+        # Eval mode: sampling must never trigger ActNorm's data-dependent initialisation.
+        was_training = self.training
+        self.eval()
+        try:
+            return self.flow.sample(n, temperature)
+        finally:
+            self.train(was_training)
 
     # ----------------------------------------------------------------- latents
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
