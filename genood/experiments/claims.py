@@ -120,7 +120,9 @@ def graying(factors: Sequence[float], bpd: Sequence[float]) -> dict:
         raise ValueError("graying factors must include 1.0 (the original images)")
     original = pairs[0][1]
     rho = _spearman([f for f, _ in pairs], [b for _, b in pairs])
-    measured = ", ".join(f"{f:g}: {b:.3f}" for f, b in pairs) + f" bits/dim by factor (rho {rho:+.2f})"
+    measured = (
+        ", ".join(f"{f:g}: {b:.3f}" for f, b in pairs) + f" bits/dim by factor (rho {rho:+.2f})"
+    )
     return row("C7", measured, all(b < original for _, b in pairs[1:]) and rho > 0)
 
 

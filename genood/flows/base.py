@@ -7,8 +7,9 @@ is the change of variables of Dinh et al. (2015) and Kingma & Dhariwal (2018):
 
     log p(x) = log p_z(f(x)) + sum_k log |det J_k|.
 
-Layers that factor out part of their input (multi-scale splits) keep that part themselves and
-report its log-density through :class:`FactorOut`; see ``genood.flows.reshape``.
+Multi-scale splits are not bijections by themselves: ``genood.flows.reshape.Split`` returns the
+factored-out latent and its log-density under a (conditional) prior, and
+``genood.flows.multiscale.MultiScaleFlow`` collects them into ``(latents, logdet, log_pz)``.
 """
 
 from __future__ import annotations

@@ -40,7 +40,10 @@ def test_graying_requires_every_grayer_version_lower() -> None:
     assert claims.graying([1.0, 0.5, 0.0], [3.0, 2.0, 1.0])["reproduced"] is True
     assert claims.graying([1.0, 0.5, 0.0], [3.0, 3.5, 1.0])["reproduced"] is False
     # lower than the original everywhere, but rising again as the images gray further
-    assert claims.graying([1.0, 0.75, 0.5, 0.25, 0.0], [3.0, 1.0, 1.5, 2.0, 2.5])["reproduced"] is False
+    assert (
+        claims.graying([1.0, 0.75, 0.5, 0.25, 0.0], [3.0, 1.0, 1.5, 2.0, 2.5])["reproduced"]
+        is False
+    )
     with pytest.raises(ValueError, match="must include 1.0"):
         claims.graying([0.5, 0.0], [2.0, 1.0])
 

@@ -1,0 +1,230 @@
+"""genood's Glow against normflows' Glow at the same architecture, in one process.
+
+Times, alternating between the two libraries so that both see the same machine state:
+(a) a full training step (forward, backward, Adamax step) at ``--batch`` images, and
+(b) scoring (log-likelihood under ``torch.inference_mode``) at ``--score-batch`` images.
+Prints images/s for each, the ratio genood / normflows, and peak RSS; ``--json`` prints one JSON
+object instead. normflows is a benchmark-only dependency: ``pip install -e '.[bench]'``.
+
+Usage:
+    python benchmarks/throughput.py                      # 1x32x32, L=3, K=8, hidden 200
+    python benchmarks/throughput.py --arch paper-cifar   # 3x32x32, L=3, K=32, hidden 512
+    python benchmarks/throughput.py --precision fp32 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+
+import torch
+
+from genood.models import build
+from genood.train.loop import Objective
+from genood.train.precision import cpu_has_bf16
+
+ARCHS = {
+    "default": {"shape": (1, 32, 32), "levels": 3, "steps": 8, "hidden": 200},
+    "paper-fashion": {"shape": (1, 32, 32), "levels": 3, "steps": 32, "hidden": 400},
+    "paper-cifar": {"shape": (3, 32, 32), "levels": 3, "steps": 32, "hidden": 512},
+}
+
+
+@dataclass
+class Settings:
+    arch: str
+    shape: tuple[int, int, int]
+    levels: int
+    steps: int
+    hidden: int
+    batch: int
+    score_batch: int
+    precision: str
+    channels_last: bool
+    compile: bool
+    threads: int
+    rounds: int
+    torch: str
+    cpu: str
+
+
+def normflows_glow(shape: tuple[int, int, int], levels: int, steps: int, hidden: int):
+    """normflows' Glow as its own example builds it (affine coupling, LU 1x1 conv, ActNorm)."""
+    import normflows as nf
+
+    channels, height, width = shape
+    q0, merges, flows = [], [], []
+    for i in range(levels):
+        level = [
+            nf.flows.GlowBlock(channels * 2 ** (levels + 1 - i), hidden, split_mode="channel")
+            for _ in range(steps)
+        ]
+        level.append(nf.flows.Squeeze())
+        flows.append(level)
+        if i > 0:
+            merges.append(nf.flows.Merge())
+            factor = 2 ** (levels - i)
+            latent = (channels * factor, height // factor, width // factor)
+        else:
+            factor = 2**levels
+            latent = (channels * factor * 2, height // factor, width // factor)
+        q0.append(nf.distributions.GlowBase(latent))
+    return nf.MultiscaleFlow(q0, flows, merges, class_cond=False)
+
+
+def _time(fn: Callable[[], None], rounds: int, warmup: int = 2) -> float:
+    """Median seconds of ``fn`` over ``rounds`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="default", choices=sorted(ARCHS))
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--score-batch", type=int, default=256)
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="genood's precision; auto: bf16 where the CPU has bf16 hardware (AMX), else fp32",
+    )
+    parser.add_argument("--no-channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile genood's model")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    arch = ARCHS[args.arch]
+    if args.precision == "auto":
+        args.precision = "bf16" if cpu_has_bf16() else "fp32"
+    settings = Settings(
+        arch=args.arch,
+        shape=arch["shape"],
+        levels=arch["levels"],
+        steps=arch["steps"],
+        hidden=arch["hidden"],
+        batch=args.batch,
+        score_batch=args.score_batch,
+        precision=args.precision,
+        channels_last=not args.no_channels_last,
+        compile=args.compile,
+        threads=torch.get_num_threads(),
+        rounds=args.rounds,
+        torch=torch.__version__,
+        cpu=platform.processor() or platform.machine(),
+    )
+    torch.manual_seed(0)
+    shape = settings.shape
+    images = torch.randint(0, 256, (max(args.batch, args.score_batch), *shape), dtype=torch.uint8)
+
+    ours = build(
+        "glow",
+        shape,
+        levels=settings.levels,
+        steps=settings.steps,
+        hidden=settings.hidden,
+        coupling="affine",
+        permutation="lu",
+        learn_prior=True,
+    )
+    theirs = normflows_glow(shape, settings.levels, settings.steps, settings.hidden)
+    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+    ours = ours.to(memory_format=memory_format)
+    # The training objective as one module (what genood's trainer compiles and DDP-wraps).
+    objective = Objective(ours)
+    objective_fn = torch.compile(objective) if settings.compile else objective
+    autocast = (
+        (lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+        if settings.precision == "bf16"
+        else nullcontext
+    )
+    opt_ours = torch.optim.Adamax(ours.parameters(), lr=1e-4)
+    opt_theirs = torch.optim.Adamax(theirs.parameters(), lr=1e-4)
+    batch = images[: args.batch]
+    x_theirs = batch.float() / 256.0 - 0.5 + torch.rand(batch.shape) / 256.0
+    # Data-dependent initialisation of both models' ActNorm before timing.
+    with torch.no_grad():
+        ours.log_prob(ours.preprocess(batch, dequantize=True))
+        theirs.log_prob(x_theirs)
+
+    def train_ours() -> None:
+        x = ours.preprocess(batch, dequantize=True).contiguous(memory_format=memory_format)
+        with autocast():
+            loss = objective_fn(x).mean()
+        opt_ours.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_ours.step()
+
+    def train_theirs() -> None:
+        loss = -theirs.log_prob(x_theirs).mean() / (x_theirs[0].numel() * math.log(2.0))
+        opt_theirs.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_theirs.step()
+
+    score_images = images[: args.score_batch]
+    x_score = score_images.float() / 256.0 - 0.5 + 1 / 512
+
+    def score_ours() -> None:
+        ours.eval()
+        with torch.inference_mode(), autocast():
+            ours.log_prob(ours.preprocess(score_images, dequantize=False))
+        ours.train()
+
+    def score_theirs() -> None:
+        theirs.eval()
+        with torch.inference_mode():
+            theirs.log_prob(x_score)
+        theirs.train()
+
+    train_s = {"genood": [], "normflows": []}
+    score_s = {"genood": [], "normflows": []}
+    for _ in range(3):  # alternate so drift in machine state hits both alike
+        train_s["genood"].append(_time(train_ours, max(args.rounds // 3, 1)))
+        train_s["normflows"].append(_time(train_theirs, max(args.rounds // 3, 1)))
+        score_s["genood"].append(_time(score_ours, max(args.rounds // 6, 1), warmup=1))
+        score_s["normflows"].append(_time(score_theirs, max(args.rounds // 6, 1), warmup=1))
+    result = {
+        "genood_train_img_s": args.batch / statistics.median(train_s["genood"]),
+        "normflows_train_img_s": args.batch / statistics.median(train_s["normflows"]),
+        "genood_score_img_s": args.score_batch / statistics.median(score_s["genood"]),
+        "normflows_score_img_s": args.score_batch / statistics.median(score_s["normflows"]),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "settings": asdict(settings),
+    }
+    result["train_ratio"] = result["genood_train_img_s"] / result["normflows_train_img_s"]
+    result["score_ratio"] = result["genood_score_img_s"] / result["normflows_score_img_s"]
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(
+        f"arch {settings.arch} {shape} L={settings.levels} K={settings.steps} "
+        f"hidden={settings.hidden}, genood {settings.precision}"
+        f"{' channels_last' if settings.channels_last else ''}"
+        f"{' compiled' if settings.compile else ''}, normflows fp32, {settings.threads} threads"
+    )
+    print(f"{'':10s} {'genood':>10s} {'normflows':>10s} {'ratio':>7s}")
+    for kind in ("train", "score"):
+        g, n = result[f"genood_{kind}_img_s"], result[f"normflows_{kind}_img_s"]
+        print(f"{kind + ' img/s':10s} {g:10.1f} {n:10.1f} {g / n:7.2f}x")
+    print(f"peak RSS {result['peak_rss_mib']:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

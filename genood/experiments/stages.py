@@ -1,0 +1,197 @@
+"""The steps of a reproduction run, each cached as a file in the run folder.
+
+:class:`RunContext` holds what every step needs (the experiment, the budget, the run folder and
+the preprocessed data) and offers one method per step. Each method returns early with the
+cached result when its output file exists, which is what makes ``genood reproduce`` resumable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from genood import config as cfg
+from genood.data import load as load_data
+from genood.data.transforms import Preprocessing
+from genood.experiments.spec import BudgetSpec, DataSpec, Experiment
+
+
+def log(message: str) -> None:
+    """A progress line that does not break tqdm bars."""
+    tqdm.write(f"[genood] {message}")
+
+
+@dataclass
+class ResolvedData:
+    """The experiment's data specs after holdout splits were written to the run folder."""
+
+    in_train_spec: str
+    in_test_spec: str
+    pad_to: int
+    channels: int
+    resize: int
+
+
+@dataclass
+class RunContext:
+    """Everything the steps of one run share."""
+
+    experiment: Experiment
+    budget_name: str
+    budget: BudgetSpec
+    run_dir: Path
+    data_dir: str | Path | None
+    device: str
+    progress: bool
+    sets: dict[str, np.ndarray] = field(default_factory=dict)
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    in_train: str = ""
+    in_test: str = ""
+    ood: list[str] = field(default_factory=list)
+    ood_specs: dict[str, str] = field(default_factory=dict)
+    missing_ood: dict[str, str] = field(default_factory=dict)
+    data_spec: DataSpec | None = None
+
+    # --------------------------------------------------------------------------- data
+    @property
+    def headline_ood(self) -> str:
+        """The first reachable OOD set: the one the verdicts are about."""
+        return self.ood[0]
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        d = self.experiment.data
+        return Preprocessing(pad_to=d.pad_to, channels=d.channels, resize=d.resize)
+
+    def prepare_data(self) -> None:
+        """Load and preprocess every set; write holdout splits as npz so training can use them."""
+        d = self.experiment.data
+        limit = self.budget.score_limit or None
+        data_dir = self.run_dir / "data"
+        data_dir.mkdir(exist_ok=True)
+        if d.holdout:
+            train_spec, test_spec = self._holdout_split(d, data_dir)
+        else:
+            train_spec, test_spec = d.in_train, d.in_test
+        self.data_spec = DataSpec(
+            in_train=train_spec,
+            in_test=test_spec,
+            ood=d.ood,
+            pad_to=d.pad_to,
+            channels=d.channels,
+            resize=d.resize,
+        )
+        if d.holdout:
+            name = d.in_train.split(":")[0]
+            train_label, test_label = f"{name}:held-in", f"{name}:held-out"
+        else:
+            train_label = test_label = None  # the loaded sets' own "name:split"
+        self.in_train = self._add(train_label, train_spec, limit)
+        self.in_test = self._add(test_label, test_spec, None)
+        for spec in d.ood:
+            try:
+                label = self._add(None, spec, limit)
+            except FileNotFoundError as error:
+                self.missing_ood[spec] = str(error).splitlines()[0]
+                log(f"OOD set {spec} not available, skipped: {self.missing_ood[spec]}")
+                continue
+            self.ood.append(label)
+            self.ood_specs[label] = spec
+        if not self.ood:
+            raise FileNotFoundError(
+                "none of the OOD sets could be loaded: "
+                + "; ".join(f"{k}: {v}" for k, v in self.missing_ood.items())
+            )
+
+    def _holdout_split(self, d: DataSpec, data_dir: Path) -> tuple[str, str]:
+        """Split a single-split set into train and a seeded held-out test part."""
+        train_path, test_path = data_dir / "in-train.npz", data_dir / "in-test.npz"
+        if not (train_path.exists() and test_path.exists()):
+            full = load_data(d.in_train, data_dir=self.data_dir, progress=self.progress)
+            order = np.random.default_rng(12345).permutation(len(full.images))
+            test_idx, train_idx = order[: d.holdout], order[d.holdout :]
+            np.savez(train_path, images=full.images[train_idx], labels=full.labels[train_idx])
+            np.savez(test_path, images=full.images[test_idx], labels=full.labels[test_idx])
+        return f"npz:{train_path}", f"npz:{test_path}"
+
+    def _add(self, label: str | None, spec: str, limit: int | None) -> str:
+        """Load ``spec``, preprocess it, and keep it under ``label`` (default its own spec)."""
+        data = load_data(spec, data_dir=self.data_dir, limit=limit, progress=self.progress)
+        label = label or data.spec
+        self.sets[label] = self.preprocessing.apply(np.asarray(data.images))
+        self.labels[label] = np.asarray(data.labels)
+        return label
+
+    # --------------------------------------------------------------------------- models
+    def model_dir(self, name: str) -> Path:
+        return self.run_dir / "models" / name
+
+    def train(self, name: str, config: cfg.RunConfig) -> Any:
+        """Train (or resume, or reuse) the model ``name`` and return it in eval mode."""
+        from genood.train import fit, load_run
+
+        if self.device != "auto":
+            config.train.device = self.device
+        config.data.data_dir = str(self.data_dir or "")
+        run = self.model_dir(name)
+        log(f"model {name}: {config.model.name} {config.model.hparams}, {config.train.steps} steps")
+        fit(config, run, resume=True, progress=self.progress, data_dir=self.data_dir)
+        return load_run(run, device=_device(self.device)).model
+
+    # --------------------------------------------------------------------------- scores
+    def score_all(self, name: str, model: Any) -> dict[str, dict[str, np.ndarray]]:
+        """Per-sample scores of every set under model ``name`` (cached npz per set)."""
+        return {label: self.score(name, model, label) for label in self.sets}
+
+    def score(self, name: str, model: Any, label: str) -> dict[str, np.ndarray]:
+        from genood.models.scoring import score_images
+
+        path = self.run_dir / "scores" / name / f"{file_stem(label)}.npz"
+        if path.exists():
+            with np.load(path) as cached:
+                return {k: cached[k] for k in cached.files}
+        result = score_images(
+            model, self.sets[label], progress=self.progress, desc=f"scoring {label} ({name})"
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **result, labels=self.labels[label])
+        tmp.replace(path)
+        return result
+
+    # --------------------------------------------------------------------------- report
+    def write_report(self, results: dict) -> Path:
+        from genood.report import render
+
+        path = self.run_dir / "results.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=2, default=_json_default))
+        tmp.replace(path)
+        return render(self.run_dir)
+
+
+def file_stem(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in label)
+
+
+def _device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")

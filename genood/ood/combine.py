@@ -1,0 +1,162 @@
+"""Several scores at once: flag an input that is extreme on *any* of them.
+
+Each score catches its own kind of outlier and misses others: the input-complexity score of
+Serra et al. (2020) is one-sided and lets through inputs that are both complex and badly
+modelled (noise, under a weakly trained model), the two-sided typicality test of Nalisnick et
+al. (2019b) misses MNIST under a FashionMNIST model, which input complexity catches. A union
+of tests keeps what each catches. Scores live on different scales, so each component ``k`` is
+standardised robustly on held-out in-distribution images,
+
+    z_k(x) = (s_k(x) - median_k) / (1.4826 MAD_k),
+
+and the combined score is ``max_k z_k(x)``, higher = more anomalous: "how many robust standard
+deviations beyond the in-distribution bulk is the most extreme component". The threshold is
+calibrated on this combined score like any other (split-conformal), so the target FPR holds
+for the union as a whole, not per component.
+
+:meth:`Combined.fit` splits its images in two halves: the components are fitted on the first,
+the medians and scales are measured on the second, so that a component is never standardised
+on the images it was fitted to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genood.models.base import LikelihoodModel
+from genood.ood.base import Detection, Detector, ScoreCache, register_detector, validate_images
+
+MAD_TO_STD = 1.4826
+
+
+@register_detector
+class Combined(Detector):
+    """``max_k`` of the components' robust z-scores (see the module doc).
+
+    Args:
+        detectors: two or more unfitted detectors over images of one shape.
+
+    Attributes:
+        medians_, scales_: per component, measured on held-out in-distribution images.
+    """
+
+    name = "combined"
+    unit = "robust z-score (max over components)"
+    model_names = ()
+
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        *,
+        batch_size: int = 256,
+        progress: bool = False,
+        cache: ScoreCache | None = None,
+    ) -> None:
+        super().__init__(batch_size=batch_size, progress=progress, cache=cache)
+        detectors = list(detectors)
+        if len(detectors) < 2:
+            raise ValueError(f"a combination needs at least 2 detectors, got {len(detectors)}")
+        shapes = {tuple(d.image_shape) for d in detectors}
+        if len(shapes) > 1:
+            raise ValueError(f"the detectors take images of different shapes: {sorted(shapes)}")
+        self.detectors = detectors
+        self.models()  # refuse two different models under one argument name now
+        self.medians_: np.ndarray | None = None
+        self.scales_: np.ndarray | None = None
+
+    @property
+    def label(self) -> str:
+        """``complexity+typicality``: the components' names joined by ``+``."""
+        return "+".join(d.name for d in self.detectors)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.detectors[0].image_shape
+
+    def models(self) -> dict[str, LikelihoodModel]:
+        found: dict[str, LikelihoodModel] = {}
+        for detector in self.detectors:
+            for name, model in detector.models().items():
+                if name in found and found[name] is not model:
+                    raise ValueError(f"the components use two different {name!r} models")
+                found[name] = model
+        return found
+
+    def _fit(self, images: np.ndarray) -> None:
+        if len(images) < 4:
+            raise ValueError(f"Combined.fit needs at least 4 images, got {len(images)}")
+        half = len(images) // 2
+        for detector in self.detectors:
+            detector.fit(images[:half])
+        components = self.component_scores(images[half:])
+        medians = np.median(components, axis=1)
+        scales = MAD_TO_STD * np.median(np.abs(components - medians[:, None]), axis=1)
+        for k, scale in enumerate(scales):
+            if not scale > 0:  # a MAD of zero: fall back on the standard deviation
+                scales[k] = np.std(components[k])
+            if not scales[k] > 0:
+                raise ValueError(f"{self.detectors[k].name} is constant on the fitting images")
+        self.medians_, self.scales_ = medians, scales
+
+    def component_scores(self, images: np.ndarray) -> np.ndarray:
+        """Every component's raw score, shape ``(K, N)``."""
+        return np.stack([detector.score_samples(images) for detector in self.detectors])
+
+    def z_scores(self, images: Any) -> np.ndarray:
+        """Every component's robust z-score, shape ``(K, N)`` (which one drives a rejection)."""
+        self._require_fitted("z_scores")
+        assert self.medians_ is not None and self.scales_ is not None
+        components = self.component_scores(images)
+        return (components - self.medians_[:, None]) / self.scales_[:, None]
+
+    def _score(self, images: np.ndarray) -> np.ndarray:
+        return self.z_scores(images).max(axis=0)
+
+    def detect(self, images: Any) -> Detection:
+        """Scores, decisions and each component's z-score (which one drove a rejection)."""
+        threshold = self._require_calibrated("detect")
+        z = self.z_scores(validate_images(images, self.image_shape, "Combined"))
+        scores = z.max(axis=0)
+        components = {d.name: z[k] for k, d in enumerate(self.detectors)}
+        return Detection(self.label, scores, self.reject(scores), threshold, components)
+
+    # ------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the combination and each component (``component-K/``) under ``path``."""
+        path = super().save(path)
+        for k, detector in enumerate(self.detectors):
+            detector.save(path / f"component-{k}")
+        return path
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            **super()._config(),
+            "components": [d.name for d in self.detectors],
+        }
+
+    @classmethod
+    def _restore(
+        cls,
+        path: Path,
+        document: dict[str, Any],
+        models: dict[str, LikelihoodModel],
+        check_models: bool,
+    ) -> Detector:
+        config = dict(document["config"])
+        names = config.pop("components")
+        detectors = [
+            Detector.load(path / f"component-{k}", check_models=check_models, **models)
+            for k in range(len(names))
+        ]
+        return cls(detectors, **config)
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        assert self.medians_ is not None and self.scales_ is not None
+        return {}, {"medians": self.medians_, "scales": self.scales_}
+
+    def _set_state(self, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.medians_, self.scales_ = arrays["medians"], arrays["scales"]

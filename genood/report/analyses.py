@@ -1,0 +1,164 @@
+"""HTML for ``results.json``'s free-form ``analyses``.
+
+The outputs of :mod:`genood.analysis` (``to_dict()`` of a second-order result, a decomposition,
+an ensemble; graying curves) are recognised by their fields and get purpose-made tables: the
+second-order predictions beside the measured gap with the sign check, each term's gap, each
+member's AUROC. Anything else is shown as a nested key/value table, so nothing is hidden.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from genood.report.markup import esc, fmt, table
+
+PREDICTIONS = {
+    "paper_formula": "eq. 6 closed form (1x1 convolutions, fixed prior variance)",
+    "hessian_variance": "eq. 5 with the model's Hessian at the training mean",
+    "hessian_full": "full second-order Taylor expansion, with the mean shift",
+}
+TERMS = {"log_pz": "distribution term log p(z)", "logdet": "volume term log|det J|"}
+
+
+def _sign(ok: bool) -> str:
+    return '<span class="ok">yes</span>' if ok else '<span class="bad">no</span>'
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def second_order(result: Mapping[str, Any]) -> str:
+    """Measured gap, each prediction with its sign check, the per-channel variance sums."""
+    measured = float(result["measured_gap"])
+    rows = [["measured (model scores)", fmt(measured, 2), ""]]
+    for name, value in result["predicted"].items():
+        agrees = value != 0 and (value > 0) == (measured > 0)
+        headline = " (headline)" if name == result.get("headline") else ""
+        rows.append([esc(PREDICTIONS.get(name, name)) + headline, fmt(value, 2), _sign(agrees)])
+    out = table(
+        ["E_ood[log p] - E_in[log p]", "nats / image", "same sign as measured"],
+        rows,
+        numeric={1},
+        class_="second-order",
+    )
+    diffs = ", ".join(f"{d:+.3f}" for d in result.get("variance_differences", []))
+    notes = [
+        f"Sum over pixels of var(OOD) - var(in) per channel ({esc(result.get('scale', ''))}): "
+        f"{esc(diffs)}. Measured gap in bits/dim (OOD minus in): "
+        f"{fmt(result.get('measured_gap_bpd', float('nan')))}."
+    ]
+    if result.get("alphas"):
+        alphas = ", ".join(f"{a:.3g}" for a in result["alphas"])
+        prior = fmt(result.get("prior_var"))
+        notes.append(f"alpha_c = prod_k sum_j u_kcj: {esc(alphas)}; prior variance {prior}.")
+    notes += [esc(n) for n in result.get("notes", [])]
+    return out + "".join(f'<p class="note">{n}</p>' for n in notes)
+
+
+def decomposition(result: Mapping[str, Any]) -> str:
+    """Per-term means and gaps (bits/dim, OOD minus in) and the carrying term."""
+    rows = [
+        [
+            esc(TERMS.get(term, term)),
+            fmt(result["in_means"][term]),
+            fmt(result["ood_means"][term]),
+            fmt(result["gaps"][term]),
+        ]
+        for term in result["gaps"]
+    ]
+    rows.append(["<b>total</b>", "", "", f"<b>{fmt(result['total_gap'])}</b>"])
+    out = table(
+        ["Term (contribution to bits/dim)", "in-distribution", "OOD", "gap"],
+        rows,
+        numeric={1, 2, 3},
+        class_="decomposition",
+    )
+    carrier = TERMS.get(result["carrier"], result["carrier"])
+    note = f"The gap is carried by the {esc(carrier)}."
+    if result.get("volume_constant"):
+        note += " The volume term is constant (a constant-volume flow)."
+    return out + f'<p class="note">{note}</p>'
+
+
+def ensembles(result: Mapping[str, Any]) -> str:
+    """Each member's gap and AUROC, then the mean-log-likelihood and mixture ensembles."""
+    rows = [
+        [f"model {i + 1}", fmt(gap), fmt(auroc)]
+        for i, (gap, auroc) in enumerate(zip(result["member_gaps"], result["member_aurocs"]))
+    ]
+    rows.append(
+        [
+            "<b>ensemble: mean log-likelihood</b>",
+            fmt(result["ensemble_gap"]),
+            fmt(result["ensemble_auroc"]),
+        ]
+    )
+    rows.append(
+        ["ensemble: mixture density", fmt(result["mixture_gap"]), fmt(result["mixture_auroc"])]
+    )
+    return table(
+        ["Model", "gap: OOD - in, bits/dim", "AUROC (OOD positive)"],
+        rows,
+        numeric={1, 2},
+        class_="ensembles",
+    )
+
+
+def _is_curve(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(
+            isinstance(p, list | tuple) and len(p) == 2 and all(map(_is_number, p)) for p in value
+        )
+    )
+
+
+def curves(series: Mapping[str, list]) -> str:
+    """Graying-style curves ``{label: [(x, y), ...]}`` as one table, a column per label."""
+    xs = sorted({float(x) for curve in series.values() for x, _ in curve}, reverse=True)
+    lookup = {label: {float(x): y for x, y in curve} for label, curve in series.items()}
+    rows = [[fmt(x, 2)] + [fmt(lookup[label].get(x, "")) for label in series] for x in xs]
+    return table(["factor", *(esc(k) for k in series)], rows, numeric=set(range(len(series) + 1)))
+
+
+def generic(value: Any, depth: int = 0) -> str:
+    """Any JSON value, recognising the known analysis shapes at every level."""
+    if isinstance(value, Mapping):
+        if {"predicted", "measured_gap"} <= value.keys():
+            return second_order(value)
+        if {"gaps", "carrier", "in_means", "ood_means"} <= value.keys():
+            return decomposition(value)
+        if {"member_gaps", "member_aurocs"} <= value.keys():
+            return ensembles(value)
+        if value and all(_is_curve(v) for v in value.values()):
+            return curves(value)
+        if depth > 3:
+            return f"<pre>{esc(json.dumps(value, indent=1)[:4000])}</pre>"
+        rows = [[esc(k), generic(v, depth + 1)] for k, v in value.items()]
+        return table(["", ""], rows, class_="kv") if rows else "<p class='note'>(empty)</p>"
+    if _is_curve(value):
+        return curves({"mean bits/dim": value})
+    if isinstance(value, list):
+        if all(_is_number(v) or isinstance(v, str) for v in value):
+            return esc(", ".join(fmt(v) if _is_number(v) else str(v) for v in value))
+        return "<br>".join(generic(v, depth + 1) for v in value)
+    return fmt(value)
+
+
+def analyses_section(analyses: Mapping[str, Any]) -> str:
+    """One sub-section per analysis, in ``results.json`` order."""
+    if not analyses:
+        return ""
+    parts = [
+        f'<h3 id="analysis-{esc(key)}">{esc(key.replace("_", " ").capitalize())}</h3>'
+        + generic(value)
+        for key, value in analyses.items()
+    ]
+    return f'<section id="analyses"><h2>Analyses</h2>{"".join(parts)}</section>'
+
+
+__all__ = ["analyses_section", "decomposition", "ensembles", "generic", "second_order"]

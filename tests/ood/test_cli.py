@@ -1,0 +1,147 @@
+"""``genood detect`` and ``genood train-classifier`` end to end on tiny runs and npz data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genood import config as cfg
+from genood.cli import main
+
+from .conftest import HAS_IMAGECODECS, make_blobs, make_noise
+
+pytestmark = pytest.mark.slow  # trains three tiny runs (about 10 s on a quiet CPU)
+STRONG = "jpegxl" if HAS_IMAGECODECS else "png"  # the codec named in complexity:CODEC
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """npz data sets, a tiny trained Glow run with a background model and one extra member."""
+    from genood.train import fit, fit_background
+
+    root = tmp_path_factory.mktemp("detect")
+    sets = {
+        "train": make_blobs(600, seed=1),
+        "test": make_blobs(200, seed=2),
+        "noise": make_noise(100, seed=3),
+    }
+    for name, images in sets.items():
+        labels = (images[:, 0].max(axis=1).argmax(axis=1) >= 4).astype(np.int64)
+        np.savez(root / f"{name}.npz", images=images, labels=labels)
+    config = cfg.from_dict(
+        {
+            "model": {"name": "glow", "hparams": {"levels": 2, "steps": 1, "hidden": 8}},
+            "data": {"train": f"npz:{root / 'train.npz'}", "val": ""},
+            "train": {
+                "steps": 30,
+                "batch_size": 32,
+                "warmup_steps": 5,
+                "device": "cpu",
+                "eval_every": 0,
+                "checkpoint_every": 10,
+                "threads": 1,
+            },
+        }
+    )
+    run = root / "run"
+    fit(config, run, progress=False)
+    fit_background(run, mutation_rate=0.2, steps=5, progress=False)
+    member = config
+    member.train.seed = 1
+    fit(member, run / "ensemble" / "seed-1", progress=False)
+    return {"root": root, "run": run}
+
+
+def _detect(workspace, *extra: str) -> int:
+    root = workspace["root"]
+    return main(
+        [
+            "detect",
+            "--run", str(workspace["run"]),
+            "--in", f"npz:{root / 'test.npz'}",
+            "--out", f"npz:{root / 'noise.npz'}",
+            "--target-fpr", "0.1",
+            "--no-progress",
+            *extra,
+        ]
+    )  # fmt: skip
+
+
+def test_detect_writes_metrics_scores_and_detectors(workspace, capsys) -> None:
+    save = workspace["root"] / "result"
+    scores = (
+        f"likelihood,typicality,ratio,complexity,complexity:{STRONG},waic,dose,"
+        "complexity+typicality"
+    )
+    assert _detect(workspace, "--score", scores, "--save", str(save), "--bootstrap", "10") == 0
+    printed = capsys.readouterr().out
+    assert "OOD is the positive class" in printed and f"complexity:{STRONG}" in printed
+    document = json.loads((save / "detection.json").read_text())
+    assert document["positive_class"] == "ood"
+    assert document["images"] == {
+        "fit": 20, "calibration": 20, "in": 160, "out": 100,
+        "held_out_from": document["images"]["held_out_from"],
+    }  # fmt: skip
+    assert set(document["scores"]) == set(scores.split(","))
+    for values in document["scores"].values():
+        for key in ("auroc", "aupr_in", "aupr_out", "fpr95", "threshold", "auroc_ci"):
+            assert key in values
+    with np.load(save / "scores.npz") as arrays:
+        assert arrays["ratio_in"].shape == (160,) and arrays["waic_out"].shape == (100,)
+        assert arrays[f"complexity-{STRONG}_in"].shape == (160,)
+        assert arrays["complexity+typicality_out"].shape == (100,)
+        # the evaluated images never overlap the held-out ones
+        assert len(np.unique(arrays["in_index"])) == 160
+    from genood.ood import Detector
+    from genood.train import load_run
+
+    model = load_run(workspace["run"]).model
+    typicality = Detector.load(save / "detectors" / "typicality", model=model)
+    assert typicality.threshold_ == document["scores"]["typicality"]["threshold"]
+
+
+def test_default_save_folder_is_under_the_run(workspace) -> None:
+    assert _detect(workspace, "--score", "likelihood", "--limit", "50") == 0
+    folders = list((workspace["run"] / "detect").glob("*-vs-*"))
+    assert folders and (folders[0] / "detection.json").is_file()
+
+
+def test_missing_models_name_the_command_that_trains_them(workspace, tmp_path, capsys) -> None:
+    assert _detect(workspace, "--score", "ratio", "--background", str(tmp_path / "no")) == 1
+    assert "genood train-background --run" in capsys.readouterr().err
+    assert _detect(workspace, "--score", "waic", "--ensemble", ",") == 1
+    assert "genood train --config" in capsys.readouterr().err
+    assert _detect(workspace, "--score", "likelihood,chicken") == 1
+    assert "unknown score 'chicken'" in capsys.readouterr().err
+
+
+def test_train_classifier_and_guard(workspace, capsys) -> None:
+    root = workspace["root"]
+    out = root / "classifier"
+    code = main(
+        [
+            "train-classifier",
+            "--data", f"npz:{root / 'train.npz'}",
+            "--val", f"npz:{root / 'test.npz'}",
+            "--out", str(out),
+            "--epochs", "2",
+            "--width", "8",
+            "--no-progress",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    assert "accuracy on npz:" in capsys.readouterr().out
+    meta = json.loads((out / "classifier.json").read_text())
+    assert meta["num_classes"] == 2 and meta["val"]["images"] == 200
+    save = root / "guarded"
+    assert (
+        _detect(workspace, "--score", "typicality", "--guard", str(out), "--save", str(save)) == 0
+    )
+    assert "in rejected" in capsys.readouterr().out
+    report = json.loads((save / "detection.json").read_text())["guard"]["reports"]["typicality"]
+    assert report["ood_rejection_rate"] > 0.9
+    assert report["in_rejection_rate"] < 0.3
+    assert report["accuracy_accepted"] is not None

@@ -1,0 +1,87 @@
+"""A union of scores: robust z-scores, the max over components, save/load, reasons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genood.ood import (
+    Combined,
+    Detector,
+    GuardedClassifier,
+    InputComplexity,
+    Likelihood,
+    LikelihoodRatio,
+    Typicality,
+)
+
+from .conftest import GaussianModel, check_detector
+
+
+def _combined(model) -> Combined:
+    return Combined([InputComplexity(model, "png"), Typicality(model)])
+
+
+def test_score_is_the_max_robust_z_score(model, data) -> None:
+    detector = _combined(model).fit(data["fit"])
+    half = data["fit"][250:]
+    raw = [
+        InputComplexity(model, "png").fit(half).score_samples(half),
+        Typicality(model).fit(data["fit"][:250]).score_samples(half),
+    ]
+    for k, scores in enumerate(raw):
+        median = np.median(scores)
+        assert detector.medians_[k] == pytest.approx(median)
+        assert detector.scales_[k] == pytest.approx(1.4826 * np.median(np.abs(scores - median)))
+    z = detector.z_scores(data["test"][:40])
+    assert z.shape == (2, 40)
+    np.testing.assert_allclose(detector.score_samples(data["test"][:40]), z.max(axis=0))
+    assert detector.label == "complexity+typicality"
+
+
+def test_detects_and_meets_its_fpr(model, data) -> None:
+    check_detector(_combined(model), data, ood=("noise", "constant"))
+
+
+def test_union_catches_what_each_component_catches(model, data) -> None:
+    """The mode (too likely, caught by typicality only) and noise both score high."""
+    combined = _combined(model).fit(data["fit"]).calibrate(data["val"], 0.05)
+    mode = model.postprocess(model.mean.detach()[None].expand(5, -1, -1, -1)).numpy()
+    detection = combined.detect(np.concatenate([mode, data["noise"][:5]]))
+    assert detection.components is not None and set(detection.components) == {
+        "complexity",
+        "typicality",
+    }
+    z = np.stack(list(detection.components.values()))
+    assert np.allclose(detection.scores, z.max(axis=0))
+
+
+def test_save_load_and_rejection_reasons(model, background, data, tmp_path) -> None:
+    detector = Combined([Typicality(model), LikelihoodRatio(model, background)])
+    detector.fit(data["fit"]).calibrate(data["val"], 0.1).save(tmp_path)
+    assert (tmp_path / "component-1" / "detector.json").is_file()
+    loaded = Detector.load(tmp_path, model=model, background=background)
+    batch = np.concatenate([data["test"][:100], data["noise"][:20]])
+    np.testing.assert_array_equal(loaded.score_samples(batch), detector.score_samples(batch))
+    np.testing.assert_array_equal(loaded.predict(batch), detector.predict(batch))
+    with pytest.raises(TypeError, match="background"):
+        Detector.load(tmp_path, model=model)
+
+    class Sevens:
+        def predict(self, images: np.ndarray) -> np.ndarray:
+            return np.full(len(images), 7)
+
+    decision = GuardedClassifier(Sevens(), loaded).predict(data["noise"][:3])
+    reason = decision.reasons[0]
+    assert reason.score == "typicality+ratio"
+    assert reason.component in ("typicality", "ratio")
+    assert "driven by" in str(reason)
+
+
+def test_components_must_agree(model, data) -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        Combined([Likelihood(model)])
+    with pytest.raises(ValueError, match="different shapes"):
+        Combined([Likelihood(model), Likelihood(GaussianModel((1, 4, 4)))])
+    with pytest.raises(ValueError, match="two different 'model'"):
+        Combined([Likelihood(model), Typicality(GaussianModel())])
