@@ -65,7 +65,7 @@ def reproduce(
     members = [main]
     for index in range(1, spec.ensemble if "C3" in spec.claims else 1):
         member_config = spec.run_config(ctx.data_spec, seed=index)
-        member_config.train.steps = spec.ensemble_steps or member_config.train.steps
+        _with_steps(member_config, spec.ensemble_steps)
         members.append(ctx.train(f"member-{index}", member_config))
     cv_glow = None
     if spec.cv_glow and ({"C5", "C6"} & set(spec.claims)):
@@ -94,13 +94,21 @@ def reproduce(
     return ctx.write_report(results)
 
 
+def _with_steps(config: cfg.RunConfig, steps: int) -> None:
+    """Train a secondary model for ``steps`` (0: as many as the main model), with the main
+    model's time budget scaled in proportion, so that a budget's total time stays bounded."""
+    if not steps:
+        return
+    if config.train.time_budget_s:
+        config.train.time_budget_s = config.train.time_budget_s * steps / config.train.steps
+    config.train.steps = steps
+
+
 def _background_config(ctx: RunContext, spec: BudgetSpec) -> cfg.RunConfig:
     """Ren et al. (2019): same architecture, inputs mutated with rate mu."""
     config = spec.run_config(ctx.data_spec, seed=100)
     config.data = replace(config.data, mutation_rate=spec.mutation_rate)
-    config.train.steps = spec.background_steps
-    if config.train.time_budget_s:
-        config.train.time_budget_s = config.train.time_budget_s / 2
+    _with_steps(config, spec.background_steps)
     return config
 
 
@@ -108,7 +116,7 @@ def _cv_glow_config(ctx: RunContext, spec: BudgetSpec) -> cfg.RunConfig:
     """CV-Glow tracked on the in-distribution test set and the headline OOD set (C5)."""
     config = spec.run_config(ctx.data_spec, seed=200)
     config.model = cfg.ModelConfig(name="cv-glow", hparams=dict(spec.cv_glow))
-    config.train.steps = spec.cv_glow_steps or config.train.steps
+    _with_steps(config, spec.cv_glow_steps)
     config.train.eval_every = max(config.train.steps // 10, 1)
     config.data = replace(
         config.data,
