@@ -33,8 +33,8 @@ Scores (higher = more anomalous):
                complexity:CODEC with CODEC in png, jpegxl, webp, jpeg2000
   waic         ensemble mean minus variance of the log-likelihood (Choi et al. 2018); the run
                plus the runs in RUN/ensemble/*/ or --ensemble
-  dose         -log density of the model's terms and the codec's bits/dim, a joint kernel
-               density estimate (Morningstar et al. 2021); dose:CODEC, dose:none (terms only)
+  dos          -log density of the model's terms and the codec's bits/dim, a joint kernel
+               density estimate (Morningstar et al. 2021); dos:CODEC, dos:none (terms only)
   A+B          flag inputs extreme on any of A, B (max of robust z-scores), e.g.
                complexity+typicality: the recommended single-sample detector
 
@@ -63,8 +63,8 @@ preprocessing of them.""",
     parser.add_argument(
         "--holdout",
         type=float,
-        default=0.2,
-        help="share of --in held out to fit and calibrate when --calibration is absent (0.2)",
+        default=0.3,
+        help="share of --in held out to fit and calibrate when --calibration is absent (0.3)",
     )
     parser.add_argument("--target-fpr", type=float, default=0.05, help="threshold's FPR (0.05)")
     parser.add_argument("--codec", default="png", help="complexity's codec (png)")
@@ -120,8 +120,10 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.calibration:
         held = load(args.calibration, data_dir=args.data_dir, limit=limit, progress=progress)
         held_images = prepare(held.images)
+        order = np.random.default_rng(args.seed).permutation(len(held_images))
         half = len(held_images) // 2
-        fit_images, calibration_images = held_images[:half], held_images[half:]
+        fit_images = held_images[np.sort(order[:half])]
+        calibration_images = held_images[np.sort(order[half:])]
         evaluation = np.arange(len(in_images))[:limit]
     else:
         split = holdout_split(len(in_images), args.holdout, args.seed)

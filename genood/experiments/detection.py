@@ -24,48 +24,34 @@ TARGET_FPR = 0.05
 def build_detectors(
     names: list[str], main: Any, background: Any | None, members: list[Any] | None
 ) -> dict[str, Any]:
-    """Detector objects by score name; names that need a missing model are skipped loudly."""
-    from genood.ood import (
-        WAIC,
-        DensityOfStates,
-        InputComplexity,
-        Likelihood,
-        LikelihoodRatio,
-        ScoreCache,
-        Typicality,
-        available_codecs,
-    )
+    """Detector objects by score name (``genood.ood.evaluation.build_detector`` names, e.g.
+    ``complexity:jpegxl`` or ``complexity+typicality``); a score whose model or codec is missing
+    is skipped with a log line, so that every budget runs wherever genood installs."""
+    from genood.ood import ScoreCache, available_codecs
+    from genood.ood.evaluation import build_detector
 
     cache = ScoreCache()
+    codecs = set(available_codecs())
     detectors: dict[str, Any] = {}
     for name in names:
-        if name == "likelihood":
-            detectors[name] = Likelihood(main, cache=cache)
-        elif name == "typicality":
-            detectors[name] = Typicality(main, cache=cache)
-        elif name == "ratio":
-            if background is None:
-                log("likelihood ratio skipped: no background model at this budget")
-                continue
-            detectors[name] = LikelihoodRatio(main, background, cache=cache)
-        elif name == "complexity":
-            codecs = available_codecs()
-            codec = next((c for c in ("jpegxl", "webp", "jpeg2000") if c in codecs), "png")
-            detectors[name] = InputComplexity(main, codec=codec, cache=cache)
-            if codec != "png":
-                detectors["complexity-png"] = InputComplexity(main, codec="png", cache=cache)
-        elif name == "waic":
-            if not members or len(members) < 2:
-                log("WAIC skipped: it needs an ensemble of at least 2 models")
-                continue
-            detectors[name] = WAIC(members, cache=cache)
-        elif name == "dos":
-            detectors[name] = DensityOfStates(main, cache=cache)
-        else:
-            raise ValueError(
-                f"unknown detector {name!r}; known: likelihood, typicality, ratio, complexity, "
-                "waic, dos"
+        missing = [
+            part.partition(":")[2]
+            for part in name.split("+")
+            if part.partition(":")[2] and part.partition(":")[2] not in codecs | {"none"}
+        ]
+        if missing:
+            log(
+                f"{name} skipped: codec {missing[0]} is not installed (pip install 'genood[codecs]')"
             )
+            continue
+        try:
+            detectors[name] = build_detector(
+                name, main, background=background, ensemble=members, cache=cache
+            )
+        except ValueError as error:
+            if "needs" not in str(error):
+                raise
+            log(f"{name} skipped: {error}")
     return detectors
 
 

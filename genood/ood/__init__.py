@@ -17,6 +17,8 @@ anomalous** for every one of them::
 * :class:`WAIC`: ensemble mean minus variance of the log-likelihood (Choi et al. 2018).
 * :class:`Combined`: flags an input extreme on *any* of several scores (robust z-scores),
   e.g. ``Combined([InputComplexity(model), Typicality(model)])``.
+* :class:`HierarchicalLLR`: ELBO minus the L^{>k} bound of a hierarchical VAE
+  (Havtorn et al. 2021).
 * :class:`DensityOfStates`: how typical the *vector* of the model's terms and the input's
   compressed length is, a joint density estimate (Morningstar et al. 2021).
 * :class:`GuardedClassifier`: a classifier that answers ``-1`` for rejected inputs, and
@@ -40,6 +42,7 @@ from genood.ood.complexity import InputComplexity, available_codecs, compressed_
 from genood.ood.dose import DensityOfStates
 from genood.ood.guard import REJECT, GuardDecision, GuardedClassifier, Rejection
 from genood.ood.likelihood import Likelihood
+from genood.ood.llr import HierarchicalLLR
 from genood.ood.ratio import LikelihoodRatio, check_same_architecture, mutate
 from genood.ood.typicality import Typicality
 from genood.ood.waic import WAIC
@@ -57,6 +60,7 @@ __all__ = [
     "Detector",
     "GuardDecision",
     "GuardedClassifier",
+    "HierarchicalLLR",
     "InputComplexity",
     "Likelihood",
     "LikelihoodRatio",

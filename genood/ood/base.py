@@ -115,7 +115,7 @@ def fingerprint(model: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(str(tuple(tensor.shape)).encode())
         data = tensor.detach().cpu().contiguous()
-        digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
     return digest.hexdigest()
 
 
@@ -239,7 +239,8 @@ class Detector:
     """Base class of OOD detectors: ``fit``, ``score_samples``, ``calibrate``, ``predict``.
 
     Subclasses set ``name``, ``unit``, ``model_names`` (the constructor arguments that are
-    likelihood models, passed back in on :meth:`load`), implement :meth:`_score` and, when they
+    likelihood models, passed back in on :meth:`load`), ``memorises_fit_images`` (its scores
+    on its own fitting images are biased, as a kernel density estimate's are), implement :meth:`_score` and, when they
     learn something from in-distribution data, :meth:`_fit` with :meth:`_state` /
     :meth:`_set_state` to persist it.
 
@@ -253,6 +254,8 @@ class Detector:
     name: ClassVar[str] = "detector"
     unit: ClassVar[str] = "bits/dim"
     model_names: ClassVar[tuple[str, ...]] = ("model",)
+    # True when scores on the fitting images are biased (a density estimate that holds them)
+    memorises_fit_images: ClassVar[bool] = False
 
     def __init__(
         self, *, batch_size: int = 256, progress: bool = False, cache: ScoreCache | None = None

@@ -14,9 +14,11 @@ deviations beyond the in-distribution bulk is the most extreme component". The t
 calibrated on this combined score like any other (split-conformal), so the target FPR holds
 for the union as a whole, not per component.
 
-:meth:`Combined.fit` splits its images in two halves: the components are fitted on the first,
-the medians and scales are measured on the second, so that a component is never standardised
-on the images it was fitted to.
+:meth:`Combined.fit` fits the components and measures the medians and scales on the same
+images, unless a component's scores on its own fitting images are biased (a kernel density
+estimate, :class:`~genood.ood.dose.DensityOfStates`): then the components are fitted on one
+half and standardised on the other. (A typical value, one mean over many images, is not
+biased enough to matter.)
 """
 
 from __future__ import annotations
@@ -86,13 +88,20 @@ class Combined(Detector):
                 found[name] = model
         return found
 
+    @property
+    def memorises_fit_images(self) -> bool:  # type: ignore[override]
+        return any(d.memorises_fit_images for d in self.detectors)
+
     def _fit(self, images: np.ndarray) -> None:
         if len(images) < 4:
             raise ValueError(f"Combined.fit needs at least 4 images, got {len(images)}")
-        half = len(images) // 2
+        fitting, reference = images, images
+        if self.memorises_fit_images:
+            half = len(images) // 2
+            fitting, reference = images[:half], images[half:]
         for detector in self.detectors:
-            detector.fit(images[:half])
-        components = self.component_scores(images[half:])
+            detector.fit(fitting)
+        components = self.component_scores(reference)
         medians = np.median(components, axis=1)
         scales = MAD_TO_STD * np.median(np.abs(components - medians[:, None]), axis=1)
         for k, scale in enumerate(scales):

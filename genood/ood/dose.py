@@ -53,8 +53,9 @@ class DensityOfStates(Detector):
         dropped_: statistics found constant on the fitting images.
     """
 
-    name = "dose"
+    name = "dos"
     unit = "nats (-log density of the statistics)"
+    memorises_fit_images = True
 
     def __init__(
         self,
@@ -92,7 +93,7 @@ class DensityOfStates(Detector):
 
     def statistics(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Every candidate statistic of ``images``, ``name -> (N,)``."""
-        scores = self._scores(self.model, images, "dose")
+        scores = self._scores(self.model, images, "dos")
         terms = {k: v for k, v in scores.items() if k not in _NOT_TERMS}
         values = terms or {"log_prob": scores["log_prob"]}
         if self.codec is not None:

@@ -18,8 +18,8 @@ from genood.models.base import LikelihoodModel
 from genood.ood import metrics
 from genood.ood.base import Detector, ScoreCache
 
-SCORES = ("likelihood", "typicality", "ratio", "complexity", "waic", "dose")
-WITH_CODEC = ("complexity", "dose")
+SCORES = ("likelihood", "typicality", "ratio", "complexity", "waic", "dos", "llr")
+WITH_CODEC = ("complexity", "dos")
 
 
 def parse_scores(text: str | Sequence[str]) -> list[str]:
@@ -41,7 +41,7 @@ def parse_scores(text: str | Sequence[str]) -> list[str]:
                 raise ValueError(f"unknown score {part!r}; known: {', '.join(SCORES)}")
             if option and base not in WITH_CODEC:
                 raise ValueError(
-                    f"only complexity and dose take an option (complexity:CODEC), got {part!r}"
+                    f"only complexity and dos take an option (complexity:CODEC), got {part!r}"
                 )
     if len(set(names)) != len(names):
         raise ValueError(f"score listed twice in {names}")
@@ -62,7 +62,7 @@ def build_detector(
 ) -> Detector:
     """The detector called ``name`` (see :data:`SCORES`).
 
-    ``complexity:CODEC`` and ``dose:CODEC`` pick a codec (``dose:none``: the model's terms only);
+    ``complexity:CODEC`` and ``dos:CODEC`` pick a codec (``dos:none``: the model's terms only);
     without one, ``codec`` is used. ``a+b`` builds the :class:`~genood.ood.combine.Combined`
     score of ``a`` and ``b``.
 
@@ -96,11 +96,19 @@ def build_detector(
         return LikelihoodRatio(model, background, **common)
     if base == "complexity":
         return InputComplexity(model, option or codec, workers=workers, **common)
-    if base == "dose":
+    if base == "dos":
         chosen = option or codec
         return DensityOfStates(
             model, None if chosen == "none" else chosen, workers=workers, **common
         )
+    if base == "llr":
+        from genood.ood.llr import HierarchicalLLR
+
+        if not hasattr(model, "llr"):
+            raise ValueError(
+                f"the llr score needs a hierarchical VAE (model 'hvae'), got {type(model).__name__}"
+            )
+        return HierarchicalLLR(model, k=int(option or 1), batch_size=batch_size, progress=progress)
     if base == "waic":
         if not ensemble or len(ensemble) < 2:
             raise ValueError("the waic score needs an ensemble of at least 2 models")

@@ -74,7 +74,14 @@ def _tiny(claims: list[str]) -> BudgetSpec:
         cv_glow_steps=4,
         score_limit=100,
         graying_factors=[1.0, 0.5, 0.0],
-        detectors=["likelihood", "typicality", "ratio", "complexity", "waic"],
+        detectors=[
+            "likelihood",
+            "typicality",
+            "ratio",
+            "complexity",
+            "complexity+typicality",
+            "waic",
+        ],
         scaled_down=["a tiny Glow trained for 3 steps: a test of the pipeline, not of the paper"],
     )
 
@@ -92,7 +99,9 @@ def test_cifar10_vs_svhn_end_to_end(synthetic_data: Path, tmp_path: Path) -> Non
     validate_results(results)
     assert results["num_dims"] == 3 * 32 * 32
     assert set(results["datasets"]) == {"cifar10:train", "cifar10:test", "svhn:test"}
-    assert {"likelihood", "typicality", "ratio", "waic"} <= set(results["detection"])
+    assert {"likelihood", "typicality", "ratio", "complexity+typicality", "waic"} <= set(
+        results["detection"]
+    )
     ids = [c["id"] for c in results["claims"]]
     assert ids == list(ALL_CLAIMS)
     statuses = {c["id"]: c["status"] for c in results["claims"]}

@@ -73,8 +73,7 @@ def _detect(workspace, *extra: str) -> int:
 def test_detect_writes_metrics_scores_and_detectors(workspace, capsys) -> None:
     save = workspace["root"] / "result"
     scores = (
-        f"likelihood,typicality,ratio,complexity,complexity:{STRONG},waic,dose,"
-        "complexity+typicality"
+        f"likelihood,typicality,ratio,complexity,complexity:{STRONG},waic,dos,complexity+typicality"
     )
     assert _detect(workspace, "--score", scores, "--save", str(save), "--bootstrap", "10") == 0
     printed = capsys.readouterr().out
@@ -82,7 +81,7 @@ def test_detect_writes_metrics_scores_and_detectors(workspace, capsys) -> None:
     document = json.loads((save / "detection.json").read_text())
     assert document["positive_class"] == "ood"
     assert document["images"] == {
-        "fit": 20, "calibration": 20, "in": 160, "out": 100,
+        "fit": 30, "calibration": 30, "in": 140, "out": 100,
         "held_out_from": document["images"]["held_out_from"],
     }  # fmt: skip
     assert set(document["scores"]) == set(scores.split(","))
@@ -90,11 +89,11 @@ def test_detect_writes_metrics_scores_and_detectors(workspace, capsys) -> None:
         for key in ("auroc", "aupr_in", "aupr_out", "fpr95", "threshold", "auroc_ci"):
             assert key in values
     with np.load(save / "scores.npz") as arrays:
-        assert arrays["ratio_in"].shape == (160,) and arrays["waic_out"].shape == (100,)
-        assert arrays[f"complexity-{STRONG}_in"].shape == (160,)
+        assert arrays["ratio_in"].shape == (140,) and arrays["waic_out"].shape == (100,)
+        assert arrays[f"complexity-{STRONG}_in"].shape == (140,)
         assert arrays["complexity+typicality_out"].shape == (100,)
         # the evaluated images never overlap the held-out ones
-        assert len(np.unique(arrays["in_index"])) == 160
+        assert len(np.unique(arrays["in_index"])) == 140
     from genood.ood import Detector
     from genood.train import load_run
 
@@ -145,3 +144,14 @@ def test_train_classifier_and_guard(workspace, capsys) -> None:
     assert report["ood_rejection_rate"] > 0.9
     assert report["in_rejection_rate"] < 0.3
     assert report["accuracy_accepted"] is not None
+
+
+def test_calibration_set_replaces_the_hold_out(workspace) -> None:
+    root = workspace["root"]
+    save = root / "calibrated"
+    calibration = f"npz:{root / 'train.npz'}"
+    args = ("--score", "likelihood", "--calibration", calibration, "--save", str(save))
+    assert _detect(workspace, *args) == 0
+    images = json.loads((save / "detection.json").read_text())["images"]
+    assert (images["fit"], images["calibration"], images["in"]) == (300, 300, 200)
+    assert images["held_out_from"] == calibration

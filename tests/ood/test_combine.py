@@ -7,6 +7,7 @@ import pytest
 
 from genood.ood import (
     Combined,
+    DensityOfStates,
     Detector,
     GuardedClassifier,
     InputComplexity,
@@ -24,10 +25,9 @@ def _combined(model) -> Combined:
 
 def test_score_is_the_max_robust_z_score(model, data) -> None:
     detector = _combined(model).fit(data["fit"])
-    half = data["fit"][250:]
     raw = [
-        InputComplexity(model, "png").fit(half).score_samples(half),
-        Typicality(model).fit(data["fit"][:250]).score_samples(half),
+        InputComplexity(model, "png").fit(data["fit"]).score_samples(data["fit"]),
+        Typicality(model).fit(data["fit"]).score_samples(data["fit"]),
     ]
     for k, scores in enumerate(raw):
         median = np.median(scores)
@@ -37,6 +37,16 @@ def test_score_is_the_max_robust_z_score(model, data) -> None:
     assert z.shape == (2, 40)
     np.testing.assert_allclose(detector.score_samples(data["test"][:40]), z.max(axis=0))
     assert detector.label == "complexity+typicality"
+
+
+def test_a_memorising_component_is_standardised_on_other_images(model, data) -> None:
+    detector = Combined([Typicality(model), DensityOfStates(model, codec=None)])
+    assert detector.memorises_fit_images and not _combined(model).memorises_fit_images
+    detector.fit(data["fit"])
+    assert detector.detectors[1].n_fit_ == 250
+    second_half = DensityOfStates(model, codec=None).fit(data["fit"][:250])
+    scores = second_half.score_samples(data["fit"][250:])
+    assert detector.medians_[1] == pytest.approx(np.median(scores))
 
 
 def test_detects_and_meets_its_fpr(model, data) -> None:
