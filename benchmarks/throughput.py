@@ -162,7 +162,7 @@ def main() -> None:
     # Data-dependent initialisation of both models' ActNorm before timing.
     with torch.no_grad():
         ours.log_prob(ours.preprocess(batch, dequantize=True))
-        theirs.log_prob(x_theirs)
+        theirs.log_prob(x_theirs, None)
 
     def train_ours() -> None:
         x = ours.preprocess(batch, dequantize=True).contiguous(memory_format=memory_format)
@@ -173,7 +173,7 @@ def main() -> None:
         opt_ours.step()
 
     def train_theirs() -> None:
-        loss = -theirs.log_prob(x_theirs).mean() / (x_theirs[0].numel() * math.log(2.0))
+        loss = -theirs.log_prob(x_theirs, None).mean() / (x_theirs[0].numel() * math.log(2.0))
         opt_theirs.zero_grad(set_to_none=True)
         loss.backward()
         opt_theirs.step()
@@ -190,7 +190,7 @@ def main() -> None:
     def score_theirs() -> None:
         theirs.eval()
         with torch.inference_mode():
-            theirs.log_prob(x_score)
+            theirs.log_prob(x_score, None)
         theirs.train()
 
     train_s = {"genood": [], "normflows": []}
