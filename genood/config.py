@@ -84,7 +84,15 @@ class TrainConfig:
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         channels_last: use the channels-last memory format (faster convolutions with bf16).
         compile: wrap the model in ``torch.compile``.
-        threads: ``torch.set_num_threads``; 0: PyTorch's default.
+        threads: ``torch.set_num_threads``; 0: PyTorch's default (use 1 on a shared machine:
+            two threads fighting other processes for two cores run several times slower).
+        log_every: steps between progress records in ``metrics.jsonl``.
+        eval_every: steps between held-out evaluations; 0: at the end only.
+        sample_every: steps between sample grids; 0: at the end only; negative: never.
+        checkpoint_every: steps between checkpoints; 0: at the end only.
+
+    ``time_budget_s`` counts training time across resumes; a run that reaches it is finished
+    and can be extended by raising it (or ``steps``) and running again.
     """
 
     steps: int = 2000

@@ -38,8 +38,8 @@ def register(name: str) -> Callable[[Builder], Builder]:
 
 
 def available() -> list[str]:
-    """Names :func:`build` accepts."""
-    return sorted(_MODULES)
+    """Names :func:`build` accepts: the built-in models and any registered since."""
+    return sorted(set(_MODULES) | set(_BUILDERS))
 
 
 def build(name: str, image_shape: tuple[int, int, int], **hparams: Any) -> LikelihoodModel:
@@ -49,8 +49,8 @@ def build(name: str, image_shape: tuple[int, int, int], **hparams: Any) -> Likel
         KeyError: for an unknown name (the message lists the known ones).
         TypeError: for a hyper-parameter the model does not take.
     """
-    if name not in _MODULES:
-        raise KeyError(f"unknown model {name!r}; known: {', '.join(available())}")
     if name not in _BUILDERS:
+        if name not in _MODULES:
+            raise KeyError(f"unknown model {name!r}; known: {', '.join(available())}")
         importlib.import_module(_MODULES[name])
     return _BUILDERS[name](tuple(image_shape), **hparams)
