@@ -163,7 +163,14 @@ def _metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _second_order(ctx: RunContext, scores, main, cv_glow, analyses, figures) -> dict:
+def _second_order(
+    ctx: RunContext,
+    scores: dict[str, dict[str, dict[str, np.ndarray]]],
+    main: Any,
+    cv_glow: Any | None,
+    analyses: dict[str, Any],
+    figures: dict[str, str],
+) -> dict:
     """C6 with the CV-Glow when one was trained (the paper's setting), else the main model."""
     name, model = ("cv-glow", cv_glow) if cv_glow is not None else ("main", main)
     in_label, ood_label = ctx.in_test, ctx.headline_ood
@@ -187,7 +194,7 @@ def _second_order(ctx: RunContext, scores, main, cv_glow, analyses, figures) -> 
     return verdicts.second_order(result.predicted[result.headline], result.measured_gap, source)
 
 
-def _graying(ctx: RunContext, main, analyses, figures) -> dict:
+def _graying(ctx: RunContext, main: Any, analyses: dict[str, Any], figures: dict[str, str]) -> dict:
     """C7: shrink each set's variance toward its mean image and score it.
 
     The verdict uses graying toward the per-pixel mean image, which shrinks the covariance
@@ -197,7 +204,7 @@ def _graying(ctx: RunContext, main, analyses, figures) -> dict:
     """
     factors = ctx.budget.graying_factors
 
-    def bits(x):
+    def bits(x: np.ndarray) -> np.ndarray:
         return score_images(main, x)["bits_per_dim"]
 
     curves = {}
@@ -216,7 +223,13 @@ def _graying(ctx: RunContext, main, analyses, figures) -> dict:
     return row
 
 
-def _asymmetry(ctx: RunContext, reverse: dict, main_scores, figures, num_dims: int) -> dict:
+def _asymmetry(
+    ctx: RunContext,
+    reverse: dict[str, Any],
+    main_scores: dict[str, dict[str, np.ndarray]],
+    figures: dict[str, str],
+    num_dims: int,
+) -> dict:
     """C2 from the reverse run's results and per-sample scores."""
     r_in, r_ood = reverse["in_distribution"], reverse["ood"][0]
     row = verdicts.asymmetry(
@@ -243,7 +256,7 @@ def _asymmetry(ctx: RunContext, reverse: dict, main_scores, figures, num_dims: i
             },
             reverse=series,
             forward_title=f"trained on {ctx.in_train}",
-            reverse_title=f"trained on {reverse['datasets'] and r_in}",
+            reverse_title=f"reverse: {reverse.get('experiment', 'the reverse experiment')}",
             num_dims=num_dims,
         )
     return row

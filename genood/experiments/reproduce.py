@@ -8,7 +8,7 @@ interrupted run resumes where it stopped:
 2. models: train the main model, and at larger budgets the background model, ensemble members,
    a CV-Glow and the reverse experiment (``models/<name>/``, resumed from checkpoints);
 3. scores: per-sample bits/dim and terms for every set under every model (``scores/``);
-4. detection and analyses (``detection/``, ``analyses.json``);
+4. detection (``detection/``) and the analyses behind each claim;
 5. ``results.json``, the figures (``figures/``) and ``report.html``.
 """
 
@@ -21,7 +21,6 @@ from pathlib import Path
 
 from genood import __version__
 from genood import config as cfg
-from genood.experiments import claims as verdicts
 from genood.experiments.detection import run_detection
 from genood.experiments.evaluate import evaluate_claims
 from genood.experiments.spec import ALL_CLAIMS, BudgetSpec, Experiment, load_experiment
@@ -154,11 +153,3 @@ def _run_reverse(
     log(f"reverse experiment {reverse.name} (for C2)")
     reproduce(reverse, budget, run_dir / "reverse", data_dir, device, progress, False)
     return json.loads((run_dir / "reverse" / "results.json").read_text())
-
-
-def not_run_rows(claims_run: list[str]) -> list[dict]:
-    """Rows for the claims a budget does not run."""
-    return [verdicts.not_run(c) for c in ALL_CLAIMS if c not in claims_run]
-
-
-__all__ = ["not_run_rows", "reproduce"]
