@@ -87,7 +87,8 @@ class RunContext:
             resize=d.resize,
         )
         if d.holdout:
-            name = d.in_train.split(":")[0]
+            spec = d.in_train
+            name = spec if spec.startswith(("npz:", "imagefolder:")) else spec.split(":")[0]
             train_label, test_label = f"{name}:held-in", f"{name}:held-out"
         else:
             train_label = test_label = None  # the loaded sets' own "name:split"
@@ -110,13 +111,16 @@ class RunContext:
 
     def _holdout_split(self, d: DataSpec, data_dir: Path) -> tuple[str, str]:
         """Split a single-split set into train and a seeded held-out test part."""
+        data_dir = data_dir.resolve()  # the spec is stored in configs: keep it cwd-independent
         train_path, test_path = data_dir / "in-train.npz", data_dir / "in-test.npz"
         if not (train_path.exists() and test_path.exists()):
             full = load_data(d.in_train, data_dir=self.data_dir, progress=self.progress)
             order = np.random.default_rng(12345).permutation(len(full.images))
             test_idx, train_idx = order[: d.holdout], order[d.holdout :]
-            np.savez(train_path, images=full.images[train_idx], labels=full.labels[train_idx])
-            np.savez(test_path, images=full.images[test_idx], labels=full.labels[test_idx])
+            for path, idx in ((train_path, train_idx), (test_path, test_idx)):
+                tmp = path.with_suffix(".tmp.npz")  # written whole, then renamed: never half a file
+                np.savez(tmp, images=full.images[idx], labels=full.labels[idx])
+                tmp.replace(path)
         return f"npz:{train_path}", f"npz:{test_path}"
 
     def _add(self, label: str | None, spec: str, limit: int | None) -> str:

@@ -23,7 +23,7 @@ import genood.data.sources as sources
 from genood.data.catalog import CIFAR10, SVHN
 from genood.data.formats.svhn import write_svhn_mat
 from genood.experiments.reproduce import reproduce
-from genood.experiments.spec import ALL_CLAIMS, BudgetSpec, load_experiment
+from genood.experiments.spec import ALL_CLAIMS, BudgetSpec, DataSpec, Experiment, load_experiment
 from genood.report.schema import validate_results
 
 TINY_GLOW = {"levels": 2, "steps": 1, "hidden": 8, "coupling": "affine", "permutation": "lu"}
@@ -124,3 +124,39 @@ def test_missing_data_says_how_to_fetch(tmp_path: Path, monkeypatch: pytest.Monk
     experiment = replace(experiment, budgets={"tiny": _tiny(["C1"])})
     with pytest.raises(FileNotFoundError, match="genood data fetch cifar10"):
         reproduce(experiment, "tiny", tmp_path / "run", data_dir=tmp_path, progress=False)
+
+
+def test_single_split_set_is_held_out_and_never_trained_on(tmp_path: Path) -> None:
+    """mnist-10k-like sets: ``holdout`` test images are split off with a fixed seed."""
+    rng = np.random.default_rng(1)
+    digits = rng.integers(0, 256, (200, 1, 8, 8), dtype=np.uint8)
+    other = rng.integers(0, 64, (40, 1, 8, 8), dtype=np.uint8)
+    np.savez(tmp_path / "digits.npz", images=digits, labels=np.arange(200) % 10)
+    np.savez(tmp_path / "other.npz", images=other)
+    experiment = Experiment(
+        name="holdout",
+        description="",
+        data=DataSpec(
+            in_train=f"npz:{tmp_path / 'digits.npz'}",
+            in_test=f"npz:{tmp_path / 'digits.npz'}",
+            ood=[f"npz:{tmp_path / 'other.npz'}"],
+            holdout=100,
+        ),
+        budgets={
+            "tiny": replace(_tiny(["C1", "C4"]), detectors=["likelihood"], background_steps=0)
+        },
+    )
+    out = tmp_path / "run"
+    reproduce(experiment, "tiny", out, progress=False)
+    results = json.loads((out / "results.json").read_text())
+    name = f"npz:{tmp_path / 'digits.npz'}"
+    assert results["datasets"][f"{name}:held-out"]["n"] == 100
+    assert results["datasets"][f"{name}:held-in"]["n"] == 100
+    with (
+        np.load(out / "data" / "in-train.npz") as train,
+        np.load(out / "data" / "in-test.npz") as test,
+    ):
+        seen = {row.tobytes() for row in train["images"]}
+        assert not any(row.tobytes() in seen for row in test["images"])
+    config = (out / "models" / "main" / "config.toml").read_text()
+    assert str((out / "data" / "in-train.npz").resolve()) in config
