@@ -10,6 +10,12 @@ Usage:
     python benchmarks/throughput.py                      # 1x32x32, L=3, K=8, hidden 200
     python benchmarks/throughput.py --arch paper-cifar   # 3x32x32, L=3, K=32, hidden 512
     python benchmarks/throughput.py --precision fp32 --json
+    python benchmarks/throughput.py --device cuda --precision bf16   # on a GPU
+    python benchmarks/throughput.py --memory   # also peak memory of training and of scoring alone
+
+Peak memory: ``peak_rss_mib`` is the whole benchmark process (both libraries); ``--memory`` runs
+genood's training and scoring each in a fresh child process and reports their own peaks (RSS,
+and on CUDA the peak of ``torch.cuda.max_memory_allocated``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import math
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -52,6 +60,7 @@ class Settings:
     compile: bool
     threads: int
     rounds: int
+    device: str
     torch: str
     cpu: str
 
@@ -80,16 +89,39 @@ def normflows_glow(shape: tuple[int, int, int], levels: int, steps: int, hidden:
     return nf.MultiscaleFlow(q0, flows, merges, class_cond=False)
 
 
-def _time(fn: Callable[[], None], rounds: int, warmup: int = 2) -> float:
-    """Median seconds of ``fn`` over ``rounds`` calls after ``warmup`` untimed ones."""
+def _time(
+    fn: Callable[[], None], rounds: int, warmup: int = 2, device: torch.device | None = None
+) -> float:
+    """Median seconds of ``fn`` over ``rounds`` calls after ``warmup`` untimed ones.
+
+    On CUDA each call is closed by a synchronisation, so that the time is the kernels' and not
+    only their launch.
+    """
+    sync = torch.cuda.synchronize if device is not None and device.type == "cuda" else None
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(rounds):
+        if sync:
+            sync()
         start = time.perf_counter()
         fn()
+        if sync:
+            sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def _peak_memory_by_phase(argv: list[str]) -> dict[str, float]:
+    """Peak RSS (and CUDA memory) of genood's training and scoring, each in a fresh process."""
+    peaks: dict[str, float] = {}
+    for phase in ("train", "score"):
+        command = [sys.executable, __file__, *argv, "--only", phase, "--rounds", "3", "--json"]
+        child = json.loads(subprocess.run(command, check=True, capture_output=True).stdout)
+        peaks[f"genood_{phase}_peak_rss_mib"] = child["peak_rss_mib"]
+        if "peak_cuda_mib" in child:
+            peaks[f"genood_{phase}_peak_cuda_mib"] = child["peak_cuda_mib"]
+    return peaks
 
 
 def main() -> None:
@@ -108,12 +140,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--memory", action="store_true", help="also peak memory of training and scoring alone"
+    )
+    parser.add_argument("--only", choices=["train", "score"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     arch = ARCHS[args.arch]
     if args.precision == "auto":
-        args.precision = "bf16" if cpu_has_bf16() else "fp32"
+        args.precision = "bf16" if device.type == "cuda" or cpu_has_bf16() else "fp32"
     settings = Settings(
         arch=args.arch,
         shape=arch["shape"],
@@ -127,12 +165,16 @@ def main() -> None:
         compile=args.compile,
         threads=torch.get_num_threads(),
         rounds=args.rounds,
+        device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         torch=torch.__version__,
         cpu=platform.processor() or platform.machine(),
     )
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes, as genood's trainer sets it
     torch.manual_seed(0)
     shape = settings.shape
     images = torch.randint(0, 256, (max(args.batch, args.score_batch), *shape), dtype=torch.uint8)
+    images = images.to(device)  # uint8 on the device; dequantised there, as genood's trainer does
 
     ours = build(
         "glow",
@@ -143,26 +185,31 @@ def main() -> None:
         coupling="affine",
         permutation="lu",
         learn_prior=True,
+    ).to(device)
+    theirs = (
+        None
+        if args.only
+        else normflows_glow(shape, settings.levels, settings.steps, settings.hidden).to(device)
     )
-    theirs = normflows_glow(shape, settings.levels, settings.steps, settings.hidden)
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     ours = ours.to(memory_format=memory_format)
     # The training objective as one module (what genood's trainer compiles and DDP-wraps).
     objective = Objective(ours)
     objective_fn = torch.compile(objective) if settings.compile else objective
     autocast = (
-        (lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+        (lambda: torch.autocast(device.type, dtype=torch.bfloat16))
         if settings.precision == "bf16"
         else nullcontext
     )
     opt_ours = torch.optim.Adamax(ours.parameters(), lr=1e-4)
-    opt_theirs = torch.optim.Adamax(theirs.parameters(), lr=1e-4)
     batch = images[: args.batch]
-    x_theirs = batch.float() / 256.0 - 0.5 + torch.rand(batch.shape) / 256.0
+    x_theirs = batch.float() / 256.0 - 0.5 + torch.rand(batch.shape, device=device) / 256.0
     # Data-dependent initialisation of both models' ActNorm before timing.
     with torch.no_grad():
         ours.log_prob(ours.preprocess(batch, dequantize=True))
-        theirs.log_prob(x_theirs, None)
+        if theirs is not None:
+            theirs.log_prob(x_theirs, None)
+    opt_theirs = torch.optim.Adamax(theirs.parameters(), lr=1e-4) if theirs is not None else None
 
     def train_ours() -> None:
         x = ours.preprocess(batch, dequantize=True).contiguous(memory_format=memory_format)
@@ -193,14 +240,25 @@ def main() -> None:
             theirs.log_prob(x_score, None)
         theirs.train()
 
-    train_s = {"genood": [], "normflows": []}
-    score_s = {"genood": [], "normflows": []}
+    if args.only:  # a child of --memory: one phase of genood alone, for its peak memory
+        _time(train_ours if args.only == "train" else score_ours, args.rounds, 1, device)
+        child: dict[str, float] = {
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        }
+        if device.type == "cuda":
+            child["peak_cuda_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+        print(json.dumps(child))
+        return
+
+    train_s: dict[str, list[float]] = {"genood": [], "normflows": []}
+    score_s: dict[str, list[float]] = {"genood": [], "normflows": []}
+    rounds = max(args.rounds // 3, 1), max(args.rounds // 6, 1)
     for _ in range(3):  # alternate so drift in machine state hits both alike
-        train_s["genood"].append(_time(train_ours, max(args.rounds // 3, 1)))
-        train_s["normflows"].append(_time(train_theirs, max(args.rounds // 3, 1)))
-        score_s["genood"].append(_time(score_ours, max(args.rounds // 6, 1), warmup=1))
-        score_s["normflows"].append(_time(score_theirs, max(args.rounds // 6, 1), warmup=1))
-    result = {
+        train_s["genood"].append(_time(train_ours, rounds[0], device=device))
+        train_s["normflows"].append(_time(train_theirs, rounds[0], device=device))
+        score_s["genood"].append(_time(score_ours, rounds[1], warmup=1, device=device))
+        score_s["normflows"].append(_time(score_theirs, rounds[1], warmup=1, device=device))
+    result: dict[str, object] = {
         "genood_train_img_s": args.batch / statistics.median(train_s["genood"]),
         "normflows_train_img_s": args.batch / statistics.median(train_s["normflows"]),
         "genood_score_img_s": args.score_batch / statistics.median(score_s["genood"]),
@@ -208,8 +266,13 @@ def main() -> None:
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "settings": asdict(settings),
     }
+    if device.type == "cuda":
+        result["peak_cuda_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     result["train_ratio"] = result["genood_train_img_s"] / result["normflows_train_img_s"]
     result["score_ratio"] = result["genood_score_img_s"] / result["normflows_score_img_s"]
+    if args.memory:
+        argv = [a for a in sys.argv[1:] if a not in ("--memory", "--json")]
+        result.update(_peak_memory_by_phase(argv))
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -217,13 +280,16 @@ def main() -> None:
         f"arch {settings.arch} {shape} L={settings.levels} K={settings.steps} "
         f"hidden={settings.hidden}, genood {settings.precision}"
         f"{' channels_last' if settings.channels_last else ''}"
-        f"{' compiled' if settings.compile else ''}, normflows fp32, {settings.threads} threads"
+        f"{' compiled' if settings.compile else ''}, normflows fp32, on {settings.device}, "
+        f"{settings.threads} threads"
     )
     print(f"{'':10s} {'genood':>10s} {'normflows':>10s} {'ratio':>7s}")
     for kind in ("train", "score"):
         g, n = result[f"genood_{kind}_img_s"], result[f"normflows_{kind}_img_s"]
         print(f"{kind + ' img/s':10s} {g:10.1f} {n:10.1f} {g / n:7.2f}x")
-    print(f"peak RSS {result['peak_rss_mib']:.0f} MiB")
+    for key, value in result.items():
+        if "peak" in key:
+            print(f"{key} {value:.0f}")
 
 
 if __name__ == "__main__":

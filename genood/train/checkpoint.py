@@ -123,21 +123,27 @@ def capture_rng() -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any]) -> None:
-    """Inverse of :func:`capture_rng`."""
+    """Inverse of :func:`capture_rng`.
+
+    The states may arrive on a GPU (a checkpoint loaded with ``map_location="cuda"``); RNG
+    states are byte tensors that the setters and NumPy read on the CPU.
+    """
     torch.set_rng_state(state["torch"].cpu())
     np_state = state["numpy"]
     np.random.set_state(
         (
             np_state["kind"],
-            np_state["keys"].numpy().astype(np.uint32),
+            np_state["keys"].cpu().numpy().astype(np.uint32),
             np_state["pos"],
             np_state["has_gauss"],
             np_state["cached_gaussian"],
         )
     )
     py_state = state["python"]
-    random.setstate((py_state["version"], tuple(py_state["state"].tolist()), py_state["gauss"]))
+    random.setstate(
+        (py_state["version"], tuple(py_state["state"].cpu().tolist()), py_state["gauss"])
+    )
     cuda_states = state.get("cuda")
     if cuda_states and torch.cuda.is_available():
         for index, cuda_state in enumerate(cuda_states[: torch.cuda.device_count()]):
-            torch.cuda.set_rng_state(cuda_state, index)
+            torch.cuda.set_rng_state(cuda_state.cpu(), index)

@@ -178,7 +178,9 @@ def _masked_step(optimizer: torch.optim.Optimizer, ok: Tensor) -> None:
         grads, [f.view_as(g) for f, g in zip(flat.split([g.numel() for g in grads]), grads)]
     )
     tensors = _optimizer_tensors(optimizer)
-    backup = torch._foreach_clone(tensors)
+    # An out-of-place foreach product is a copy in one fused launch (torch._foreach_clone is not
+    # in every PyTorch release genood supports: CUDA builds of 2.11 lack it).
+    backup = torch._foreach_mul(tensors, 1.0)
     optimizer.step()
     keep = ok.to(torch.float32)
     torch._foreach_mul_(tensors, keep)
