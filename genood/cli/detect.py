@@ -38,6 +38,11 @@ Scores (higher = more anomalous):
   A+B          flag inputs extreme on any of A, B (max of robust z-scores), e.g.
                complexity+typicality: the recommended single-sample detector
 
+Several OOD sets: --out mnist-10k --out probe:noise,probe:constant,probe:letters,...
+scores every set with the detectors fitted and calibrated once, on --in only, and adds an
+AUROC / caught-at-threshold table over the sets (probe:KIND sets are generated: noise,
+constant, letters, uci-digits, inverted:SPEC; see genood.data.probes).
+
 Images: --in is split by a seeded permutation; --holdout of it (half to fit, half to calibrate
 the threshold at --target-fpr) never enters the metrics; or give --calibration SPEC instead.
 Metrics: AUROC, AUPR-in, AUPR-out, FPR@95 with OOD as the positive class, and FPR, TPR and
@@ -56,7 +61,15 @@ preprocessing of them.""",
         help="comma-separated scores (default likelihood,typicality,ratio,complexity)",
     )
     parser.add_argument("--in", dest="in_spec", required=True, help="in-distribution set spec")
-    parser.add_argument("--out", dest="out_spec", required=True, help="OOD set spec")
+    parser.add_argument(
+        "--out",
+        dest="out_specs",
+        action="append",
+        required=True,
+        help="OOD set spec; repeat it or separate with commas to test several (the first is "
+        "the main pair; the others, e.g. probe:noise, probe:letters, are scored by the same "
+        "fitted and calibrated detectors)",
+    )
     parser.add_argument(
         "--calibration", help="held-out in-distribution spec to fit and calibrate on"
     )
@@ -93,6 +106,8 @@ def run_detect(args: argparse.Namespace) -> int:
     from genood.ood.evaluation import (
         build_detector,
         evaluate_detectors,
+        evaluate_fitted,
+        format_robustness,
         format_table,
         holdout_split,
         parse_scores,
@@ -112,8 +127,14 @@ def run_detect(args: argparse.Namespace) -> int:
     ensemble = _ensemble(args, scores, model, device)
 
     limit = args.limit or None
+    out_specs = [spec.strip() for value in args.out_specs for spec in value.split(",")]
+    if not all(out_specs):
+        raise ValueError(f"--out has an empty data set spec: {args.out_specs}")
     in_set = load(args.in_spec, data_dir=args.data_dir, progress=progress)
-    out_set = load(args.out_spec, data_dir=args.data_dir, limit=limit, progress=progress)
+    out_sets = [
+        load(spec, data_dir=args.data_dir, limit=limit, progress=progress) for spec in out_specs
+    ]
+    out_set = out_sets[0]
     prepare = loaded.preprocessing.apply
     in_images = prepare(in_set.images)
     out_images = prepare(out_set.images)
@@ -154,13 +175,23 @@ def run_detect(args: argparse.Namespace) -> int:
         bootstrap=args.bootstrap,
         seed=args.seed,
     )
+    others = {
+        other.spec: evaluate_fitted(
+            results.detectors,
+            results.in_scores,
+            prepare(other.images),
+            bootstrap=args.bootstrap,
+            seed=args.seed,
+        )
+        for other in out_sets[1:]
+    }
 
     save = args.save or Path(args.run) / "detect" / f"{_slug(in_set.spec)}-vs-{_slug(out_set.spec)}"
     save.mkdir(parents=True, exist_ok=True)
     guard = None
     if args.guard:
         guard = _guard(
-            args.guard, results.detectors, loaded.preprocessing, in_set, out_set, evaluation
+            args.guard, results.detectors, loaded.preprocessing, in_set, out_sets, evaluation
         )
     document = {
         "positive_class": POSITIVE_CLASS,
@@ -181,6 +212,11 @@ def run_detect(args: argparse.Namespace) -> int:
         "target_fpr": args.target_fpr,
         "scores": results.metrics,
     }
+    if others:
+        document["robustness"] = {
+            spec: {"n": len(out_scores[next(iter(out_scores))]), "scores": metrics}
+            for spec, (metrics, out_scores) in others.items()
+        }
     if guard is not None:
         document["guard"] = guard
     (save / "detection.json").write_text(json.dumps(document, indent=2, default=_json) + "\n")
@@ -189,12 +225,17 @@ def run_detect(args: argparse.Namespace) -> int:
         key = name.replace(":", "-")
         arrays[f"{key}_in"] = results.in_scores[name]
         arrays[f"{key}_out"] = results.out_scores[name]
+        for spec, (_, out_scores) in others.items():
+            arrays[f"{key}_out_{_slug(spec)}"] = out_scores[name]
     np.savez(save / "scores.npz", **arrays)
     for name, detector in results.detectors.items():
         detector.save(save / "detectors" / name.replace(":", "-"))
 
     title = f"{in_set.spec} (in, {len(evaluation)}) vs {out_set.spec} (OOD, {len(out_images)})"
     print(format_table(results.metrics, title))
+    if others:
+        table = {out_set.spec: results.metrics, **{k: m for k, (m, _) in others.items()}}
+        print(format_robustness(table, f"{in_set.spec} (in) against every OOD set"))
     if guard is not None:
         print(_format_guard(guard))
     print(f"wrote {save / 'detection.json'}, {save / 'scores.npz'}, {save / 'detectors'}")
@@ -242,7 +283,7 @@ def _guard(
     detectors: dict[str, Any],
     preprocessing: Any,
     in_set: Any,
-    out_set: Any,
+    out_sets: list[Any],
     evaluation: Any,
 ) -> dict[str, Any]:
     from genood.ood import Classifier, GuardedClassifier
@@ -254,8 +295,13 @@ def _guard(
     for name, detector in detectors.items():
         guarded = GuardedClassifier(classifier, detector, preprocessing.apply)
         reports[name] = guarded.report(
-            in_set.images[evaluation], in_set.labels[evaluation], out_set.images
+            in_set.images[evaluation], in_set.labels[evaluation], out_sets[0].images
         )
+        if len(out_sets) > 1:
+            reports[name]["ood_rejection_rates"] = {
+                other.spec: float(guarded.predict(other.images).rejected.mean())
+                for other in out_sets
+            }
     return {"classifier": str(classifier_dir), "reports": reports}
 
 
@@ -271,6 +317,9 @@ def _format_guard(guard: dict[str, Any]) -> str:
             f"{name:<20}{r['in_rejection_rate']:>12.4f}{accepted:>15}"
             f"{r['accuracy_unguarded']:>16.4f}{r['ood_rejection_rate']:>14.4f}"
         )
+    for name, r in guard["reports"].items():
+        for spec, rate in r.get("ood_rejection_rates", {}).items():
+            lines.append(f"  {name}: rejects {rate:.1%} of {spec}")
     return "\n".join(lines)
 
 

@@ -69,7 +69,8 @@ class ImageSet:
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
     """``"cifar10:test"`` -> ``("cifar10", "test")``; ``"mnist"`` -> ``("mnist", None)``;
-    ``"npz:/a/b.npz"`` -> ``("npz", "/a/b.npz")`` (paths may contain colons)."""
+    ``"npz:/a/b.npz"`` -> ``("npz", "/a/b.npz")`` (paths may contain colons);
+    ``"probe:inverted:mnist:test"`` -> ``("probe", "inverted:mnist:test")``."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(
             f"a data spec must be a non-empty string like 'cifar10:test', got {spec!r}"
@@ -79,6 +80,10 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
         if not rest:
             raise ValueError(f"spec {spec!r} needs a path: {name}:PATH")
         return name.lower(), rest
+    if name.lower() == "probe":
+        if not rest:
+            raise ValueError(f"spec {spec!r} needs a kind: probe:KIND (see genood.data.probes)")
+        return "probe", rest
     if sep and (not rest or ":" in rest):
         raise ValueError(f"spec {spec!r} must look like name or name:split")
     return name, rest or None

@@ -58,7 +58,8 @@ def load(
 
     Args:
         spec: ``name[:split]`` (see ``genood data list``; the default split is ``test`` where
-            the set has one), ``npz:PATH`` or ``imagefolder:PATH``.
+            the set has one), ``npz:PATH``, ``imagefolder:PATH`` or a generated OOD probe,
+            ``probe:KIND`` (:mod:`genood.data.probes`).
         data_dir: a folder with raw files (else ``$GENOOD_DATA``); relative ``npz:``/
             ``imagefolder:`` paths are also looked up there.
         limit: keep only the first ``limit`` images (deterministic); None: all.
@@ -72,6 +73,11 @@ def load(
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
     name, split = parse_spec(spec)
+    if name == "probe":
+        from genood.data.probes import load_probe
+
+        assert split is not None
+        return load_probe(split, data_dir, limit, progress)
     classes: tuple[str, ...] = ()
     if name in ("npz", "imagefolder"):
         assert split is not None

@@ -155,3 +155,27 @@ def test_calibration_set_replaces_the_hold_out(workspace) -> None:
     images = json.loads((save / "detection.json").read_text())["images"]
     assert (images["fit"], images["calibration"], images["in"]) == (300, 300, 200)
     assert images["held_out_from"] == calibration
+
+
+def test_several_ood_sets_share_one_fitted_detector(workspace, capsys) -> None:
+    root = workspace["root"]
+    save = root / "robust"
+    probes = f"probe:constant:1x8x8,probe:inverted:npz:{root / 'test.npz'}"
+    args = ("--score", "likelihood,typicality", "--save", str(save), "--out", probes)
+    assert _detect(workspace, *args) == 0
+    printed = capsys.readouterr().out
+    assert "against every OOD set" in printed and "worst AUROC" in printed
+    document = json.loads((save / "detection.json").read_text())
+    main_pair = document["scores"]
+    robustness = document["robustness"]
+    assert set(robustness) == {"probe:constant:1x8x8", f"probe:inverted:npz:{root / 'test.npz'}"}
+    assert robustness["probe:constant:1x8x8"]["n"] == 2000
+    for entry in robustness.values():
+        for name, values in entry["scores"].items():
+            # one detector, fitted and calibrated once: the same threshold for every OOD set
+            assert values["threshold"] == main_pair[name]["threshold"]
+            assert 0.0 <= values["auroc"] <= 1.0
+    with np.load(save / "scores.npz") as arrays:
+        assert arrays["typicality_out_probe_constant_1x8x8"].shape == (2000,)
+    # constant images are far from typical for a model of blobs
+    assert robustness["probe:constant:1x8x8"]["scores"]["typicality"]["auroc"] > 0.9
