@@ -4,6 +4,10 @@ Protocol (stated in the report): each detector is fitted on in-distribution *tra
 (at most ``FIT_IMAGES``), calibrated to a 5% false-positive rate on the first fifth of the
 in-distribution test set, and evaluated on the other four fifths against each OOD set. Every
 score is "higher = more anomalous" and OOD is the positive class.
+
+The same fitted and calibrated detectors then meet generated probe sets that nobody tuned them
+on (:mod:`genood.data.probes`: noise, constant, letters, UCI digits and the inverted
+in-distribution test set), ``PROBE_IMAGES`` each, at the in-distribution images' shape.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from genood.experiments.stages import RunContext, file_stem, log
 FIT_IMAGES = 2000
 CALIBRATION_FRACTION = 0.2
 TARGET_FPR = 0.05
+PROBES = ("noise", "constant", "letters", "uci-digits")
+PROBE_IMAGES = 1000
 
 
 def build_detectors(
@@ -70,23 +76,30 @@ def run_detection(
     in_test = ctx.sets[ctx.in_test]
     n_val = max(int(len(in_test) * CALIBRATION_FRACTION), 1)
     val, eval_in = in_test[:n_val], in_test[n_val:]
+    probes = probe_sets(ctx)
     table: dict[str, Any] = {}
     for name, detector in build_detectors(ctx.budget.detectors, main, background, members).items():
         log(f"detector {name}")
         detector.fit(fit_images).calibrate(val, target_fpr=TARGET_FPR)
         in_scores = detector.score_samples(eval_in)
-        per_ood = {}
+        per_ood, per_probe = {}, {}
         arrays = {"in": in_scores}
         for label in ctx.ood:
             ood_scores = detector.score_samples(ctx.sets[label])
             arrays[file_stem(label)] = ood_scores
             per_ood[label] = metrics.evaluate(in_scores, ood_scores, threshold=detector.threshold_)
+        for label, images in probes.items():
+            probe_scores = detector.score_samples(images)
+            arrays[file_stem(label)] = probe_scores
+            found = metrics.evaluate(in_scores, probe_scores, threshold=detector.threshold_)
+            per_probe[label] = {k: found[k] for k in ("auroc", "fpr95", "tpr")}
         headline = per_ood[ctx.headline_ood]
         table[name] = {
             **{k: headline[k] for k in ("auroc", "aupr_in", "aupr_out", "fpr95")},
             "threshold": headline["threshold"],
             "detection_accuracy": headline["detection_accuracy"],
             "per_ood": per_ood,
+            "probes": per_probe,
         }
         np.savez(out_dir / f"{name}.npz", **arrays)
     table["_protocol"] = {
@@ -94,9 +107,29 @@ def run_detection(
         "fit": f"{ctx.in_train} (first {len(fit_images)})",
         "calibration": f"first {n_val} of {ctx.in_test} at target FPR {TARGET_FPR}",
         "evaluation": f"remaining {len(eval_in)} of {ctx.in_test} vs each OOD set",
+        "probes": f"{', '.join(probes)}: {PROBE_IMAGES} generated images each, never tuned on",
     }
     _write_json(path, table)
     return table
+
+
+def probe_sets(ctx: RunContext) -> dict[str, np.ndarray]:
+    """Probe sets at the in-distribution images' raw shape, preprocessed like them."""
+    from genood.data import load
+    from genood.data.probes import load_probe
+
+    assert ctx.data_spec is not None
+    raw = load(ctx.data_spec.in_test, data_dir=ctx.data_dir, limit=1, progress=False).images
+    shape = "x".join(str(v) for v in raw.shape[1:])
+    sets = {}
+    for kind in PROBES:
+        probe = load_probe(f"{kind}:{shape}", limit=PROBE_IMAGES)
+        sets[probe.spec] = ctx.preprocessing.apply(probe.images)
+    inverted = load_probe(
+        f"inverted:{ctx.data_spec.in_test}", ctx.data_dir, limit=PROBE_IMAGES, progress=False
+    )
+    sets[f"probe:inverted ({ctx.in_test})"] = ctx.preprocessing.apply(inverted.images)
+    return sets
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -102,6 +102,11 @@ def test_cifar10_vs_svhn_end_to_end(synthetic_data: Path, tmp_path: Path) -> Non
     assert {"likelihood", "typicality", "ratio", "complexity+typicality", "waic"} <= set(
         results["detection"]
     )
+    # Detectors also meet generated probe sets, at the in-distribution shape (RGB here).
+    probes = results["detection"]["typicality"]["probes"]
+    assert {"probe:noise:3x32x32", "probe:letters:3x32x32"} <= set(probes)
+    assert any(label.startswith("probe:inverted") for label in probes)
+    assert all(0.0 <= row["auroc"] <= 1.0 for row in probes.values())
     ids = [c["id"] for c in results["claims"]]
     assert ids == list(ALL_CLAIMS)
     statuses = {c["id"]: c["status"] for c in results["claims"]}
@@ -110,7 +115,7 @@ def test_cifar10_vs_svhn_end_to_end(synthetic_data: Path, tmp_path: Path) -> Non
     for relative in results["figures"].values():
         assert (out / relative).is_file()
     html = report.read_text()
-    assert "C7" in html and "not run at this budget" in html
+    assert "C7" in html and "not run at this budget" in html and 'id="probe-table"' in html
 
     # A second run reuses every model, score and table: it must not train again.
     stamps = {p: p.stat().st_mtime_ns for p in (out / "models").rglob("last.pt")}
