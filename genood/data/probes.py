@@ -25,6 +25,7 @@ has 2,000 images (``uci-digits``: 1,797; ``inverted``: as many as ``SPEC``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ def letters(count: int, shape: tuple[int, int, int], rng: np.random.Generator) -
     glyphs = []
     for index in range(count):
         size = int(rng.integers(18, 30))
-        font = ImageFont.load_default(size=size)
+        font = _font(size)
         canvas = Image.new("L", (40, 40), 0)
         ImageDraw.Draw(canvas).text(
             (20, 20),
@@ -118,6 +119,12 @@ def load_probe(
     spec = f"probe:{kind}" + (f":{rest}" if rest else "")
     labels = np.full(len(images), -1, dtype=np.int64)
     return ImageSet(images, labels, spec, "probe", arg, source="generated (seed 0)")
+
+
+@lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled font at ``size`` (loading it is slower than drawing a glyph)."""
+    return ImageFont.load_default(size=size)
 
 
 def _mnist_box(glyph: np.ndarray, rng: np.random.Generator, jitter: int = 2) -> np.ndarray:
