@@ -176,12 +176,15 @@ def run_detect(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     others = {
-        other.spec: evaluate_fitted(
-            results.detectors,
-            results.in_scores,
-            prepare(other.images),
-            bootstrap=args.bootstrap,
-            seed=args.seed,
+        other.spec: (
+            len(other.images),
+            *evaluate_fitted(
+                results.detectors,
+                results.in_scores,
+                prepare(other.images),
+                bootstrap=args.bootstrap,
+                seed=args.seed,
+            ),
         )
         for other in out_sets[1:]
     }
@@ -214,8 +217,7 @@ def run_detect(args: argparse.Namespace) -> int:
     }
     if others:
         document["robustness"] = {
-            spec: {"n": len(out_scores[next(iter(out_scores))]), "scores": metrics}
-            for spec, (metrics, out_scores) in others.items()
+            spec: {"n": count, "scores": metrics} for spec, (count, metrics, _) in others.items()
         }
     if guard is not None:
         document["guard"] = guard
@@ -225,7 +227,7 @@ def run_detect(args: argparse.Namespace) -> int:
         key = name.replace(":", "-")
         arrays[f"{key}_in"] = results.in_scores[name]
         arrays[f"{key}_out"] = results.out_scores[name]
-        for spec, (_, out_scores) in others.items():
+        for spec, (_, _, out_scores) in others.items():
             arrays[f"{key}_out_{_slug(spec)}"] = out_scores[name]
     np.savez(save / "scores.npz", **arrays)
     for name, detector in results.detectors.items():
@@ -234,7 +236,7 @@ def run_detect(args: argparse.Namespace) -> int:
     title = f"{in_set.spec} (in, {len(evaluation)}) vs {out_set.spec} (OOD, {len(out_images)})"
     print(format_table(results.metrics, title))
     if others:
-        table = {out_set.spec: results.metrics, **{k: m for k, (m, _) in others.items()}}
+        table = {out_set.spec: results.metrics, **{k: m for k, (_, m, _) in others.items()}}
         print(format_robustness(table, f"{in_set.spec} (in) against every OOD set"))
     if guard is not None:
         print(_format_guard(guard))

@@ -118,7 +118,7 @@ def load_probe(
     images = GENERATORS[kind](drawn, shape, np.random.default_rng(seed))[:count]
     spec = f"probe:{kind}" + (f":{rest}" if rest else "")
     labels = np.full(len(images), -1, dtype=np.int64)
-    return ImageSet(images, labels, spec, "probe", arg, source="generated (seed 0)")
+    return ImageSet(images, labels, spec, "probe", arg, source=f"generated (seed {seed})")
 
 
 @lru_cache(maxsize=16)

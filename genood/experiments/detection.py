@@ -84,15 +84,14 @@ def run_detection(
         in_scores = detector.score_samples(eval_in)
         per_ood, per_probe = {}, {}
         arrays = {"in": in_scores}
-        for label in ctx.ood:
-            ood_scores = detector.score_samples(ctx.sets[label])
-            arrays[file_stem(label)] = ood_scores
-            per_ood[label] = metrics.evaluate(in_scores, ood_scores, threshold=detector.threshold_)
-        for label, images in probes.items():
-            probe_scores = detector.score_samples(images)
-            arrays[file_stem(label)] = probe_scores
-            found = metrics.evaluate(in_scores, probe_scores, threshold=detector.threshold_)
-            per_probe[label] = {k: found[k] for k in ("auroc", "fpr95", "tpr")}
+        for label, images in {**{label: ctx.sets[label] for label in ctx.ood}, **probes}.items():
+            scores = detector.score_samples(images)
+            arrays[file_stem(label)] = scores
+            found = metrics.evaluate(in_scores, scores, threshold=detector.threshold_)
+            if label in probes:
+                per_probe[label] = {k: found[k] for k in ("auroc", "fpr95", "tpr")}
+            else:
+                per_ood[label] = found
         headline = per_ood[ctx.headline_ood]
         table[name] = {
             **{k: headline[k] for k in ("auroc", "aupr_in", "aupr_out", "fpr95")},
@@ -115,19 +114,17 @@ def run_detection(
 
 def probe_sets(ctx: RunContext) -> dict[str, np.ndarray]:
     """Probe sets at the in-distribution images' raw shape, preprocessed like them."""
-    from genood.data import load
     from genood.data.probes import load_probe
 
     assert ctx.data_spec is not None
-    raw = load(ctx.data_spec.in_test, data_dir=ctx.data_dir, limit=1, progress=False).images
-    shape = "x".join(str(v) for v in raw.shape[1:])
+    inverted = load_probe(
+        f"inverted:{ctx.data_spec.in_test}", ctx.data_dir, limit=PROBE_IMAGES, progress=False
+    )
+    shape = "x".join(str(v) for v in inverted.images.shape[1:])  # the raw in-distribution shape
     sets = {}
     for kind in PROBES:
         probe = load_probe(f"{kind}:{shape}", limit=PROBE_IMAGES)
         sets[probe.spec] = ctx.preprocessing.apply(probe.images)
-    inverted = load_probe(
-        f"inverted:{ctx.data_spec.in_test}", ctx.data_dir, limit=PROBE_IMAGES, progress=False
-    )
     sets[f"probe:inverted ({ctx.in_test})"] = ctx.preprocessing.apply(inverted.images)
     return sets
 

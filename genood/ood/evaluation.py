@@ -159,19 +159,13 @@ def evaluate_detectors(
     seed: int = 0,
 ) -> DetectionResults:
     """Fit, calibrate and score every detector; compute every metric at its threshold."""
-    results = DetectionResults()
+    results = DetectionResults(detectors=dict(detectors))
     for name, detector in detectors.items():
         detector.fit(fit_images).calibrate(calibration_images, target_fpr)
-        in_scores = detector.score_samples(in_images)
-        out_scores = detector.score_samples(out_images)
-        values = metrics.evaluate(
-            in_scores, out_scores, detector.threshold_, bootstrap=bootstrap, seed=seed
-        )
-        values.update(unit=detector.unit, target_fpr=target_fpr)
-        results.metrics[name] = values
-        results.in_scores[name] = in_scores
-        results.out_scores[name] = out_scores
-        results.detectors[name] = detector
+        results.in_scores[name] = detector.score_samples(in_images)
+    results.metrics, results.out_scores = evaluate_fitted(
+        detectors, results.in_scores, out_images, bootstrap=bootstrap, seed=seed
+    )
     return results
 
 
@@ -214,14 +208,8 @@ def format_robustness(table: dict[str, dict[str, dict[str, Any]]], title: str = 
         + [f"{min(table[s][name]['auroc'] for s in sets):.3f}"]
         for name in scores
     ]
-    header = ["score", *sets, "worst AUROC"]
-    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
-    lines = [title] if title else []
-    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells)
-    lines.append("cells: AUROC (OOD positive) / share of the OOD set rejected at the threshold")
-    return "\n".join(lines)
+    footer = "cells: AUROC (OOD positive) / share of the OOD set rejected at the threshold"
+    return _text_table(["score", *sets, "worst AUROC"], cells, title, footer)
 
 
 def format_table(results: dict[str, dict[str, Any]], title: str = "") -> str:
@@ -255,13 +243,19 @@ def format_table(results: dict[str, dict[str, Any]], title: str = "") -> str:
                 f"{m.get('detection_accuracy', float('nan')):.4f}",
             ]
         )
+    footer = (
+        "OOD is the positive class (AUROC, AUPR-out, FPR@95); scores: higher = more anomalous; "
+        "FPR/TPR/det.acc at the threshold calibrated on held-out in-distribution images"
+    )
+    return _text_table(header, rows, title, footer)
+
+
+def _text_table(header: list[str], rows: list[list[str]], title: str, footer: str) -> str:
+    """Left-aligned columns under a dashed rule, with an optional title and a footer line."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [title] if title else []
     lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     lines.append("  ".join("-" * w for w in widths))
     lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
-    lines.append(
-        "OOD is the positive class (AUROC, AUPR-out, FPR@95); scores: higher = more anomalous; "
-        "FPR/TPR/det.acc at the threshold calibrated on held-out in-distribution images"
-    )
+    lines.append(footer)
     return "\n".join(lines)
