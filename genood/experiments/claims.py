@@ -4,6 +4,12 @@ Each function takes what was measured and returns one row of ``results.json``'s 
 ``{"id", "claim", "measured", "reproduced", "status"}``. A rule is stated in its docstring and
 applied as written: a claim is "reproduced" only when the measured figures show the effect the
 paper reports, never by default. Claims a budget does not run are "not run at this budget".
+
+The paper reports the phenomenon in one direction only (FashionMNIST -> MNIST, CIFAR-10 -> SVHN)
+and its absence in the other (section 4, asymmetry). An experiment says which it is
+(``expect_phenomenon``); for a reverse experiment, C1-C5 are judged against what the paper
+reports *for that direction*: the OOD set gets the higher bits/dim, and the terms, the ensemble
+and the CV-Glow agree. C6 (a sign check) and C7 (a property of the model) read the same both ways.
 """
 
 from __future__ import annotations
@@ -22,84 +28,137 @@ CLAIMS: dict[str, str] = {
     "C7": "Graying (shrinking the variance toward the mean) raises the likelihood.",
 }
 
+# What the paper reports in the direction without the phenomenon (e.g. MNIST -> FashionMNIST).
+REVERSE_CLAIMS: dict[str, str] = {
+    "C1": "In this direction the paper reports no phenomenon: the model gives the OOD set lower "
+    "likelihood (higher bits/dim) than the in-distribution test set.",
+    "C2": "The effect is asymmetric: trained the other way round, the model does prefer the "
+    "other data set.",
+    "C3": "An ensemble's likelihood also gives the OOD set higher bits/dim.",
+    "C4": "The distribution term log p(z) carries the gap, more than the volume term.",
+    "C5": "A constant-volume Glow gives the OOD set higher bits/dim throughout training.",
+}
 
-def row(claim_id: str, measured: str, reproduced: bool) -> dict[str, object]:
+
+def claim_text(claim_id: str, expect_phenomenon: bool = True) -> str:
+    """The claim as the paper makes it for a direction with or without the phenomenon."""
+    if not expect_phenomenon and claim_id in REVERSE_CLAIMS:
+        return REVERSE_CLAIMS[claim_id]
+    return CLAIMS[claim_id]
+
+
+def row(
+    claim_id: str, measured: str, reproduced: bool, expect_phenomenon: bool = True
+) -> dict[str, object]:
     """One verdict row."""
     return {
         "id": claim_id,
-        "claim": CLAIMS[claim_id],
+        "claim": claim_text(claim_id, expect_phenomenon),
         "measured": measured,
         "reproduced": bool(reproduced),
         "status": "reproduced" if reproduced else "not reproduced",
     }
 
 
-def not_run(claim_id: str, why: str = "not run at this budget") -> dict[str, object]:
+def not_run(
+    claim_id: str, why: str = "not run at this budget", expect_phenomenon: bool = True
+) -> dict[str, object]:
     """A row for a claim that did not run; never counted as reproduced."""
     return {
         "id": claim_id,
-        "claim": CLAIMS[claim_id],
+        "claim": claim_text(claim_id, expect_phenomenon),
         "measured": why,
         "reproduced": False,
         "status": "not run at this budget",
     }
 
 
-def phenomenon(in_label: str, in_bpd: float, ood_label: str, ood_bpd: float, auroc: float) -> dict:
-    """C1: reproduced when the OOD set's mean bits/dim is below the in-distribution test set's."""
+def phenomenon(
+    in_label: str,
+    in_bpd: float,
+    ood_label: str,
+    ood_bpd: float,
+    auroc: float,
+    expect_phenomenon: bool = True,
+) -> dict:
+    """C1: reproduced when the OOD set's mean bits/dim is below the in-distribution test set's
+    (above it, where the paper reports no phenomenon)."""
     measured = (
         f"{in_label} {in_bpd:.3f} vs {ood_label} {ood_bpd:.3f} bits/dim "
         f"(gap {ood_bpd - in_bpd:+.3f}); AUROC of the raw likelihood {auroc:.3f}"
     )
-    return row("C1", measured, ood_bpd < in_bpd)
+    return row("C1", measured, _prefers(in_bpd, ood_bpd, expect_phenomenon), expect_phenomenon)
 
 
 def asymmetry(
-    reverse_in: str, reverse_in_bpd: float, reverse_ood: str, reverse_ood_bpd: float
+    reverse_in: str,
+    reverse_in_bpd: float,
+    reverse_ood: str,
+    reverse_ood_bpd: float,
+    expect_phenomenon: bool = True,
 ) -> dict:
     """C2: reproduced when the reverse model gives its OOD set (our in-distribution set) *higher*
-    bits/dim than its own test set, i.e. the phenomenon does not appear the other way round."""
+    bits/dim than its own test set, i.e. the phenomenon does not appear the other way round.
+    Where this direction has no phenomenon, the reverse model must show it (lower bits/dim)."""
     measured = (
         f"reverse model: {reverse_in} {reverse_in_bpd:.3f} vs {reverse_ood} "
         f"{reverse_ood_bpd:.3f} bits/dim (gap {reverse_ood_bpd - reverse_in_bpd:+.3f})"
     )
-    return row("C2", measured, reverse_ood_bpd > reverse_in_bpd)
+    reverse_shows_it = reverse_ood_bpd < reverse_in_bpd
+    return row("C2", measured, reverse_shows_it != expect_phenomenon, expect_phenomenon)
 
 
 def ensembles(
-    members: int, in_bpd: float, ood_bpd: float, auroc: float, single_auroc: float
+    members: int,
+    in_bpd: float,
+    ood_bpd: float,
+    auroc: float,
+    single_auroc: float,
+    expect_phenomenon: bool = True,
 ) -> dict:
-    """C3: reproduced when the ensemble's mean bits/dim is lower on the OOD set."""
+    """C3: reproduced when the ensemble's mean bits/dim is lower on the OOD set (higher, where
+    the paper reports no phenomenon)."""
     measured = (
         f"ensemble of {members}: in {in_bpd:.3f} vs OOD {ood_bpd:.3f} bits/dim; AUROC "
         f"{auroc:.3f} (single model {single_auroc:.3f})"
     )
-    return row("C3", measured, ood_bpd < in_bpd)
+    return row("C3", measured, _prefers(in_bpd, ood_bpd, expect_phenomenon), expect_phenomenon)
 
 
-def distribution_term(gap_log_pz: float, gap_logdet: float) -> dict:
+def distribution_term(gap_log_pz: float, gap_logdet: float, expect_phenomenon: bool = True) -> dict:
     """C4: gaps are OOD minus in-distribution, in bits/dim, per term. Reproduced when the
-    distribution term favours the OOD set (negative gap) and outweighs the volume term."""
+    distribution term favours the OOD set (negative gap) and outweighs the volume term; where
+    the paper reports no phenomenon, when it disfavours the OOD set (positive gap) and
+    outweighs the volume term."""
     measured = (
         f"gap in bits/dim from log p(z): {gap_log_pz:+.3f}; from the log-det: {gap_logdet:+.3f}"
     )
-    return row("C4", measured, gap_log_pz < 0 and abs(gap_log_pz) >= abs(gap_logdet))
+    right_sign = gap_log_pz < 0 if expect_phenomenon else gap_log_pz > 0
+    carries = right_sign and abs(gap_log_pz) >= abs(gap_logdet)
+    return row("C4", measured, carries, expect_phenomenon)
 
 
 def constant_volume(
-    steps: Sequence[int], in_bpd: Sequence[float], ood_bpd: Sequence[float]
+    steps: Sequence[int],
+    in_bpd: Sequence[float],
+    ood_bpd: Sequence[float],
+    expect_phenomenon: bool = True,
 ) -> dict:
     """C5: reproduced when the CV-Glow gives the OOD set lower bits/dim at every evaluation in
-    the second half of training and at the end."""
+    the second half of training and at the end (higher, where the paper reports no
+    phenomenon)."""
     if not steps:
-        return not_run("C5", "no evaluations were logged during CV-Glow training")
+        return not_run(
+            "C5", "no evaluations were logged during CV-Glow training", expect_phenomenon
+        )
     half = [i for i, s in enumerate(steps) if s >= steps[-1] / 2]
     lower = sum(ood_bpd[i] < in_bpd[i] for i in range(len(steps)))
     measured = (
         f"OOD lower at {lower} of {len(steps)} evaluations; at step {steps[-1]}: in "
         f"{in_bpd[-1]:.3f} vs OOD {ood_bpd[-1]:.3f} bits/dim"
     )
-    return row("C5", measured, all(ood_bpd[i] < in_bpd[i] for i in half))
+    holds = all(_prefers(in_bpd[i], ood_bpd[i], expect_phenomenon) for i in half)
+    return row("C5", measured, holds, expect_phenomenon)
 
 
 def second_order(predicted_gap: float, measured_gap: float, source: str) -> dict:
@@ -124,6 +183,12 @@ def graying(factors: Sequence[float], bpd: Sequence[float]) -> dict:
         ", ".join(f"{f:g}: {b:.3f}" for f, b in pairs) + f" bits/dim by factor (rho {rho:+.2f})"
     )
     return row("C7", measured, all(b < original for _, b in pairs[1:]) and rho > 0)
+
+
+def _prefers(in_bpd: float, ood_bpd: float, expect_phenomenon: bool) -> bool:
+    """Whether the model's preference has the direction the paper reports: the OOD set more
+    likely (lower bits/dim) with the phenomenon, less likely without it."""
+    return ood_bpd < in_bpd if expect_phenomenon else ood_bpd > in_bpd
 
 
 def _spearman(a: Sequence[float], b: Sequence[float]) -> float:

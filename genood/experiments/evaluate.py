@@ -52,6 +52,7 @@ def evaluate_claims(
     analyses: dict[str, Any] = {}
     rows: list[dict] = []
     run = ctx.run_dir
+    expect = ctx.experiment.expect_phenomenon
 
     figures["bpd_histograms"] = save_figure(
         run,
@@ -73,13 +74,16 @@ def evaluate_claims(
                 ood_label,
                 float(ood_s["bits_per_dim"].mean()),
                 likelihood_auroc,
+                expect,
             )
         )
     if "C4" in claims_run and "log_pz" in in_s:
         decomposition = decompose(in_s, ood_s, num_dims)
         analyses["decomposition"] = decomposition.to_dict()
         rows.append(
-            verdicts.distribution_term(decomposition.gaps["log_pz"], decomposition.gaps["logdet"])
+            verdicts.distribution_term(
+                decomposition.gaps["log_pz"], decomposition.gaps["logdet"], expect
+            )
         )
         figures["decomposition"] = save_figure(
             run,
@@ -107,6 +111,7 @@ def evaluate_claims(
                 result.ood_bpd_mean,
                 result.ensemble_auroc,
                 float(np.mean(result.member_aurocs)),
+                expect,
             )
         )
         figures["ensembles"] = save_figure(
@@ -123,7 +128,9 @@ def evaluate_claims(
         records = _metrics(ctx.model_dir("cv-glow"))
         curves = tracked_curves(records)
         analyses["cv_glow_training"] = curves
-        rows.append(verdicts.constant_volume(curves["steps"], curves["in_bpd"], curves["ood_bpd"]))
+        rows.append(
+            verdicts.constant_volume(curves["steps"], curves["in_bpd"], curves["ood_bpd"], expect)
+        )
         figures["cv_glow_training"] = save_figure(
             run,
             "cv_glow_training",
@@ -139,9 +146,10 @@ def evaluate_claims(
         rows.append(_asymmetry(ctx, reverse, main_scores, figures, num_dims))
 
     done = {r["id"] for r in rows}
-    rows += [verdicts.not_run(c) for c in ALL_CLAIMS if c not in done]
+    rows += [verdicts.not_run(c, expect_phenomenon=expect) for c in ALL_CLAIMS if c not in done]
     return {
         "num_dims": num_dims,
+        "expect_phenomenon": expect,
         "in_distribution": in_label,
         "ood": list(ctx.ood),
         "missing_ood": ctx.missing_ood,
@@ -237,6 +245,7 @@ def _asymmetry(
         reverse["datasets"][r_in]["bpd_mean"],
         r_ood,
         reverse["datasets"][r_ood]["bpd_mean"],
+        ctx.experiment.expect_phenomenon,
     )
     reverse_scores = ctx.run_dir / "reverse" / "scores" / "main"
     series = {}

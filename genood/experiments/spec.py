@@ -94,13 +94,20 @@ class BudgetSpec:
 
 @dataclass
 class Experiment:
-    """One reproduction: its data, its reverse, and its budgets."""
+    """One reproduction: its data, its reverse, and its budgets.
+
+    Attributes:
+        expect_phenomenon: whether the paper reports the phenomenon (the OOD set more likely)
+            in this direction; ``false`` for the reverse experiments of its asymmetry claim,
+            whose verdicts are then judged against the paper's outcome for that direction.
+    """
 
     name: str
     description: str
     data: DataSpec
     budgets: dict[str, BudgetSpec]
     reverse: str = ""
+    expect_phenomenon: bool = True
 
     def budget(self, name: str) -> BudgetSpec:
         """The named budget, or a clear error listing the known ones."""
@@ -125,9 +132,16 @@ def _parse(values: dict[str, Any], origin: str) -> Experiment:
             data=DataSpec(**values["data"]),
             budgets=budgets,
             reverse=values.get("reverse", ""),
+            expect_phenomenon=_boolean(values.get("expect_phenomenon", True)),
         )
     except (KeyError, TypeError) as error:
         raise ValueError(f"bad experiment file {origin}: {error}") from error
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expect_phenomenon must be true or false, got {value!r}")
+    return value
 
 
 def available() -> list[str]:

@@ -99,8 +99,12 @@ footer { margin-top: 40px; color: var(--muted); font-size: 13px; }
 
 
 # ----------------------------------------------------------------------------- sections
-def verdicts(claims: list[Mapping[str, Any]]) -> str:
-    """The verdict table; "not run at this budget" is grey and never counted as reproduced."""
+def verdicts(claims: list[Mapping[str, Any]], expect_phenomenon: bool = True) -> str:
+    """The verdict table; "not run at this budget" is grey and never counted as reproduced.
+
+    For a direction in which the paper reports no phenomenon, the table says so: its claims
+    are judged against the outcome the paper reports for that direction.
+    """
     counts = {s: sum(c["status"] == s for c in claims) for s in ("reproduced", "not reproduced")}
     not_run = len(claims) - sum(counts.values())
     ran = len(claims) - not_run
@@ -123,6 +127,12 @@ def verdicts(claims: list[Mapping[str, Any]]) -> str:
         f"<th>Measured</th><th>Verdict</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
     head = f'<h2>Verdicts</h2><p class="summary">{esc(summary)}</p>'
+    if not expect_phenomenon:
+        head += (
+            '<p id="direction">The paper reports <b>no</b> phenomenon in this direction (the '
+            "asymmetry of its section 4): each claim is judged against the outcome the paper "
+            "reports for this direction.</p>"
+        )
     return f'<section id="verdicts">{head}{rendered}</section>'
 
 
@@ -269,7 +279,7 @@ def page(results: Mapping[str, Any], run_dir: Path) -> str:
         f"&middot; {esc(results['created'])}"
     )
     sections = [
-        verdicts(results["claims"]),
+        verdicts(results["claims"], bool(results.get("expect_phenomenon", True))),
         run_facts(results),
         datasets_table(results),
         detection_table(results),

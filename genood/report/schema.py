@@ -184,6 +184,8 @@ def validate_results(obj: Any) -> None:
     for index, item in enumerate(obj["scaled_down"]):
         _string(item, f"scaled_down[{index}]")
     _mapping(obj["analyses"], "analyses")
+    if "expect_phenomenon" in obj:
+        _expect(obj["expect_phenomenon"], bool, "expect_phenomenon", "true or false")
     if "figure_captions" in obj:
         for key, caption in _mapping(obj["figure_captions"], "figure_captions").items():
             _string(caption, f"figure_captions[{key!r}]", nonempty=False)

@@ -51,3 +51,29 @@ def test_graying_requires_every_grayer_version_lower() -> None:
 def test_not_run_is_never_reproduced() -> None:
     row = claims.not_run("C3")
     assert row["reproduced"] is False and row["status"] == "not run at this budget"
+
+
+def test_reverse_direction_judges_the_absence_of_the_phenomenon() -> None:
+    # MNIST -> FashionMNIST: the paper reports the OOD set *less* likely in this direction.
+    expect = False
+    c1 = claims.phenomenon("mnist", 2.0, "fashion", 5.7, 0.99, expect)
+    assert c1["reproduced"] is True and "no phenomenon" in c1["claim"]
+    assert claims.phenomenon("mnist", 3.0, "fashion", 2.0, 0.1, expect)["reproduced"] is False
+    # its reverse model (trained on FashionMNIST) must show the phenomenon
+    assert claims.asymmetry("fashion", 4.1, "mnist", 3.4, expect)["reproduced"] is True
+    assert claims.asymmetry("fashion", 4.1, "mnist", 5.0, expect)["reproduced"] is False
+    assert claims.ensembles(3, 3.0, 5.6, 0.99, 0.99, expect)["reproduced"] is True
+    assert claims.ensembles(3, 3.0, 2.6, 0.2, 0.2, expect)["reproduced"] is False
+    assert claims.distribution_term(2.7, 1.0, expect)["reproduced"] is True
+    assert claims.distribution_term(-2.7, 1.0, expect)["reproduced"] is False
+    assert claims.distribution_term(0.5, 1.0, expect)["reproduced"] is False
+    steps = [100, 200, 300, 400]
+    assert claims.constant_volume(steps, [3] * 4, [2, 4, 4, 4], expect)["reproduced"] is True
+    assert claims.constant_volume(steps, [3] * 4, [4, 4, 4, 2], expect)["reproduced"] is False
+    assert claims.not_run("C3", expect_phenomenon=expect)["claim"] == claims.REVERSE_CLAIMS["C3"]
+
+
+def test_direction_neutral_claims_keep_their_text() -> None:
+    assert claims.claim_text("C6", False) == claims.CLAIMS["C6"]
+    assert claims.claim_text("C7", False) == claims.CLAIMS["C7"]
+    assert claims.claim_text("C1", True) == claims.CLAIMS["C1"]

@@ -20,7 +20,25 @@ def test_every_shipped_experiment_parses() -> None:
             config = budget.run_config(experiment.data)
             assert config.data.train == experiment.data.in_train
         if experiment.reverse:
-            assert load_experiment(experiment.reverse).reverse == name
+            reverse = load_experiment(experiment.reverse)
+            assert reverse.reverse == name
+            # exactly one direction of a pair is the one where the paper reports the phenomenon
+            assert reverse.expect_phenomenon != experiment.expect_phenomenon
+
+
+def test_reverse_experiments_expect_no_phenomenon() -> None:
+    assert load_experiment("fashion-mnist-vs-mnist").expect_phenomenon is True
+    assert load_experiment("mnist-vs-fashion-mnist").expect_phenomenon is False
+    assert load_experiment("svhn-vs-cifar10").expect_phenomenon is False
+
+
+def test_expect_phenomenon_must_be_a_boolean(tmp_path: Path) -> None:
+    path = tmp_path / "x.toml"
+    path.write_text(
+        'name = "x"\nexpect_phenomenon = "no"\n[data]\nin_train = "a"\nin_test = "b"\nood = ["c"]\n'
+    )
+    with pytest.raises(ValueError, match="expect_phenomenon must be true or false"):
+        load_experiment(str(path))
 
 
 def test_quick_budget_runs_only_the_single_model_claims() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from genood.report import render
 from genood.report.html import page
+from genood.report.schema import validate_results
 
 
 def test_render_writes_a_self_contained_report(run_dir: Path, tmp_path: Path) -> None:
@@ -71,3 +72,12 @@ def test_page_without_figures_or_detection(results: dict, tmp_path: Path) -> Non
     text = page(results, tmp_path)
     assert 'id="verdict-table"' in text and 'id="figures"' not in text
     assert 'id="detection"' not in text
+
+
+def test_reverse_direction_is_stated_above_the_verdicts(results: dict, tmp_path: Path) -> None:
+    assert 'id="direction"' not in page(results, tmp_path)
+    results["expect_phenomenon"] = False
+    assert 'id="direction"' in page(results, tmp_path)
+    results["expect_phenomenon"] = "no"
+    with pytest.raises(ValueError, match="expect_phenomenon"):
+        validate_results(results)
