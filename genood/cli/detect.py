@@ -35,6 +35,8 @@ Scores (higher = more anomalous):
                plus the runs in RUN/ensemble/*/ or --ensemble
   dos          -log density of the model's terms and the codec's bits/dim, a joint kernel
                density estimate (Morningstar et al. 2021); dos:CODEC, dos:none (terms only)
+  llr          ELBO minus the L^{>k} bound of a hierarchical VAE run (model hvae; Havtorn et
+               al. 2021); llr:K for the K lowest latents from the prior (default 1)
   A+B          flag inputs extreme on any of A, B (max of robust z-scores), e.g.
                complexity+typicality: the recommended single-sample detector
 

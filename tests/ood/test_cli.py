@@ -179,3 +179,13 @@ def test_several_ood_sets_share_one_fitted_detector(workspace, capsys) -> None:
         assert arrays["typicality_out_probe_constant_1x8x8"].shape == (2000,)
     # constant images are far from typical for a model of blobs
     assert robustness["probe:constant:1x8x8"]["scores"]["typicality"]["auroc"] > 0.9
+
+
+def test_help_documents_every_score(capsys) -> None:
+    from genood.ood.evaluation import SCORES
+
+    with pytest.raises(SystemExit):
+        main(["detect", "--help"])
+    text = capsys.readouterr().out
+    for score in SCORES:
+        assert f"\n  {score} " in text, f"detect --help does not document {score!r}"
