@@ -61,3 +61,15 @@ def test_unknown_claim_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="unknown claims"):
         load_experiment(str(path))
+
+
+def test_waic_leaves_out_a_main_model_trained_longer_than_the_members() -> None:
+    from genood.experiments.reproduce import waic_members
+
+    cpu = load_experiment("fashion-mnist-vs-mnist").budget("cpu")
+    assert cpu.ensemble_steps != cpu.train["steps"]
+    assert waic_members(["main", "m1", "m2"], cpu) == ["m1", "m2"]
+    assert waic_members(["main", "m1"], cpu) is None  # one member left: no variance
+    paper = load_experiment("fashion-mnist-vs-mnist").budget("paper")
+    assert waic_members(["main", "m1", "m2"], paper) == ["main", "m1", "m2"]
+    assert waic_members(["main"], paper) is None
