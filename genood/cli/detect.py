@@ -33,12 +33,14 @@ Scores (higher = more anomalous):
                complexity:CODEC with CODEC in png, jpegxl, webp, jpeg2000
   waic         ensemble mean minus variance of the log-likelihood (Choi et al. 2018); the run
                plus the runs in RUN/ensemble/*/ or --ensemble
-  dos          -log density of the model's terms and the codec's bits/dim, a joint kernel
-               density estimate (Morningstar et al. 2021); dos:CODEC, dos:none (terms only)
+  dos          -log density of the model's statistics (a flow's log p(z) level by level and
+               its log-det) and the codec's bits/dim, a joint kernel density estimate
+               (Morningstar et al. 2021); dos:CODEC, dos:none (no codec), dos:png:terms (the
+               terms log p(z), log-det without the per-level split)
   llr          ELBO minus the L^{>k} bound of a hierarchical VAE run (model hvae; Havtorn et
                al. 2021); llr:K for the K lowest latents from the prior (default 1)
   A+B          flag inputs extreme on any of A, B (max of robust z-scores), e.g.
-               complexity+typicality: the recommended single-sample detector
+               complexity+typicality
 
 Several OOD sets: --out mnist-10k --out probe:noise,probe:constant,probe:letters,...
 scores every set with the detectors fitted and calibrated once, on --in only, and adds an

@@ -33,11 +33,14 @@ class FlowOutput(NamedTuple):
         latents: the factored-out latents in order (level 1's first, the top latent last).
         logdet: the volume term ``sum log |det J|``, ``(B,)``.
         log_pz: the distribution term ``sum log p(z_i | ...)``, ``(B,)``.
+        level_log_pz: its parts, ``log p(z_i | kept_i)`` for each factored-out latent and
+            ``log p(z_L)`` last, each ``(B,)``; they sum to ``log_pz``.
     """
 
     latents: list[Tensor]
     logdet: Tensor
     log_pz: Tensor
+    level_log_pz: list[Tensor]
 
 
 class MultiScaleFlow(nn.Module):
@@ -89,19 +92,22 @@ class MultiScaleFlow(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         logdet = zero_logdet(x)
-        log_pz = zero_logdet(x)
         latents: list[Tensor] = []
+        level_log_pz: list[Tensor] = []
         h = x
         for i, level in enumerate(self.levels):
             h, level_logdet = level(h)
             logdet = logdet + level_logdet
             if i < len(self.splits):
-                h, z, level_log_pz = self.splits[i](h)
+                h, z, split_log_pz = self.splits[i](h)
                 latents.append(z)
-                log_pz = log_pz + level_log_pz
+                level_log_pz.append(split_log_pz)
         latents.append(h)
-        log_pz = log_pz + self.top_prior.log_prob(h)
-        return FlowOutput(latents, logdet, log_pz)
+        level_log_pz.append(self.top_prior.log_prob(h))
+        log_pz = zero_logdet(x)
+        for part in level_log_pz:
+            log_pz = log_pz + part
+        return FlowOutput(latents, logdet, log_pz, level_log_pz)
 
     def inverse(self, latents: Sequence[Tensor]) -> Tensor:
         """The exact inverse: latents in the order :meth:`forward` returns them -> ``x``."""

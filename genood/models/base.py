@@ -128,6 +128,16 @@ class LikelihoodModel(nn.Module):
         """Named per-sample terms in nats, each ``(B,)``, that sum to ``log p(x)``."""
         raise NotImplementedError
 
+    def log_prob_parts(self, x: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """``(terms, parts)`` from one pass: :meth:`log_prob_terms`, and finer statistics that
+        split a term, named ``"<term>.<part>"`` (nats, each ``(B,)``; a term's parts sum to it).
+
+        Detectors that look at more than ``log p(x)`` (density of states) use the parts: a
+        multi-scale flow splits its distribution term by level (Schirrmeister et al. 2020 show
+        that the levels see different features). The default has no parts.
+        """
+        return self.log_prob_terms(x), {}
+
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:  # pragma: no cover
         """Draw ``n`` samples in model space (``temperature`` scales the prior's std)."""
         raise NotImplementedError

@@ -56,6 +56,13 @@ class FlowModel(LikelihoodModel):
         out = self.flow(x)
         return {"log_pz": out.log_pz, "logdet": out.logdet}
 
+    def log_prob_parts(self, x: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The terms, and the distribution term by level: ``log_pz.1`` .. ``log_pz.L``
+        (``log p(z_i | kept_i)`` of each factored-out latent, the top latent's last)."""
+        out = self.flow(x)
+        parts = {f"log_pz.{i + 1}": part for i, part in enumerate(out.level_log_pz)}
+        return {"log_pz": out.log_pz, "logdet": out.logdet}, parts
+
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
         """``n`` samples in model space; every latent drawn at ``temperature`` times its std."""
         if n < 1:

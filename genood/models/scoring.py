@@ -24,7 +24,8 @@ def score_images(
     progress: bool = False,
     desc: str = "scoring",
 ) -> dict[str, np.ndarray]:
-    """Per-sample ``bits_per_dim``, ``log_prob`` and every term of ``model.log_prob_terms``.
+    """Per-sample ``bits_per_dim``, ``log_prob``, every term of ``model.log_prob_terms`` and
+    every part of ``model.log_prob_parts`` (e.g. ``log_pz.1``: not added into ``log_prob``).
 
     Args:
         model: any genood likelihood model; it is put in eval mode.
@@ -36,8 +37,8 @@ def score_images(
         desc: the bar's label.
 
     Returns:
-        ``{"bits_per_dim": (N,), "log_prob": (N,), <term>: (N,) ...}`` as float64 numpy arrays,
-        terms in nats.
+        ``{"bits_per_dim": (N,), "log_prob": (N,), <term>: (N,), <term>.<part>: (N,) ...}`` as
+        float64 numpy arrays, terms and parts in nats.
     """
     if len(images) == 0:
         raise ValueError("cannot score an empty set of images")
@@ -57,12 +58,12 @@ def score_images(
                 chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.asarray(chunk))
             )
             x = model.preprocess(batch, dequantize=dequantize)
-            terms = model.log_prob_terms(x)
+            terms, parts = model.log_prob_parts(x)
             log_prob = sum(t.double() for t in terms.values())
             out = {
                 "bits_per_dim": model.bits_from_log_prob(log_prob),
                 "log_prob": log_prob,
-                **{name: value.double() for name, value in terms.items()},
+                **{name: value.double() for name, value in {**terms, **parts}.items()},
             }
             for name, value in out.items():
                 results.setdefault(name, []).append(value.detach().cpu().numpy())

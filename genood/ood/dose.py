@@ -11,7 +11,9 @@ held-out in-distribution images and score
 
 higher = more anomalous. ``T(x)`` holds every term of the model's ``log_prob_terms`` (for a flow
 the distribution term ``log p(z)`` and the volume term ``log |det J|``; for a VAE its ELBO
-terms; a single-term model contributes its ``log p(x)``) and, with ``codec``, the input
+terms; a single-term model contributes its ``log p(x)``), each replaced by its parts where the
+model gives them (``log_prob_parts``: a multi-scale flow's ``log p(z_i | ...)`` level by level,
+as Morningstar et al. use statistics of several layers), and, with ``codec``, the input
 complexity ``L(x) / D`` of Serra et al. (2020) in bits/dim. ``q`` is a Gaussian kernel density
 estimate with a full bandwidth matrix (``scipy.stats.gaussian_kde``: the statistics' covariance
 times Scott's factor squared), so that correlated statistics are handled jointly; the product
@@ -44,6 +46,8 @@ class DensityOfStates(Detector):
         model: any genood likelihood model.
         codec: add Serra et al.'s complexity ``L(x)/D`` with this lossless codec; ``None``:
             the model's terms only.
+        parts: replace each term by its parts where the model gives them (per-level
+            distribution terms of a multi-scale flow); ``False``: the terms as they are.
         bandwidth: ``scott``, ``silverman`` or a scalar factor (see ``gaussian_kde``).
         max_fit: use at most this many fitting images (a seeded subset) for the estimate.
         seed: the subset's seed.
@@ -62,6 +66,7 @@ class DensityOfStates(Detector):
         model: LikelihoodModel,
         codec: str | None = "png",
         *,
+        parts: bool = True,
         bandwidth: str | float = "scott",
         max_fit: int = 10000,
         seed: int = 0,
@@ -82,6 +87,7 @@ class DensityOfStates(Detector):
             raise ValueError(f"max_fit must be at least 2, got {max_fit}")
         self.model = model
         self.codec = codec
+        self.parts = parts
         self.bandwidth = bandwidth
         self.max_fit = max_fit
         self.seed = seed
@@ -92,21 +98,30 @@ class DensityOfStates(Detector):
         self._kde: gaussian_kde | None = None
 
     def statistics(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """Every candidate statistic of ``images``, ``name -> (N,)``."""
+        """Every candidate statistic of ``images``, ``name -> (N,)``: the model's terms, their
+        parts (``<term>.<part>``) and, with a codec, ``codec_bits_per_dim``."""
         scores = self._scores(self.model, images, "dos")
-        terms = {k: v for k, v in scores.items() if k not in _NOT_TERMS}
-        values = terms or {"log_prob": scores["log_prob"]}
+        values = {k: v for k, v in scores.items() if k not in _NOT_TERMS}
+        values = values or {"log_prob": scores["log_prob"]}
         if self.codec is not None:
             bits = self._codec_bits(images, self.codec, self.workers)
             values["codec_bits_per_dim"] = bits / self.model.num_dims
         return values
+
+    def _chosen(self, names: list[str]) -> list[str]:
+        """A term or its parts, never both: the parts sum to the term (a singular covariance)."""
+        refined = {k.partition(".")[0] for k in names if "." in k}
+        if self.parts:
+            return [k for k in names if k not in refined]
+        return [k for k in names if "." not in k]
 
     def _fit(self, images: np.ndarray) -> None:
         if len(images) > self.max_fit:
             keep = np.random.default_rng(self.seed).choice(len(images), self.max_fit, False)
             images = images[np.sort(keep)]
         values = self.statistics(images)
-        kept = [k for k, v in values.items() if np.std(v) > 1e-9 * (1.0 + np.abs(v).mean())]
+        names = self._chosen(list(values))
+        kept = [k for k in names if np.std(values[k]) > 1e-9 * (1.0 + np.abs(values[k]).mean())]
         if not kept:
             raise ValueError("every statistic is constant on the fitting images: nothing to fit")
         if len(images) <= len(kept):
@@ -114,7 +129,7 @@ class DensityOfStates(Detector):
                 f"DoSE needs more fitting images than statistics ({len(kept)}), got {len(images)}"
             )
         self.statistics_ = kept
-        self.dropped_ = [k for k in values if k not in kept]
+        self.dropped_ = [k for k in names if k not in kept]
         self.fit_statistics_ = np.stack([values[k] for k in kept], axis=1)
         self._build()
 
@@ -136,6 +151,7 @@ class DensityOfStates(Detector):
         return {
             **super()._config(),
             "codec": self.codec,
+            "parts": self.parts,
             "bandwidth": self.bandwidth,
             "max_fit": self.max_fit,
             "seed": self.seed,

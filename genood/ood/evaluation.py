@@ -62,8 +62,9 @@ def build_detector(
 ) -> Detector:
     """The detector called ``name`` (see :data:`SCORES`).
 
-    ``complexity:CODEC`` and ``dos:CODEC`` pick a codec (``dos:none``: the model's terms only);
-    without one, ``codec`` is used. ``a+b`` builds the :class:`~genood.ood.combine.Combined`
+    ``complexity:CODEC`` and ``dos:CODEC`` pick a codec (``dos:none``: the model's statistics
+    only); without one, ``codec`` is used. ``dos:CODEC:terms`` uses the model's terms without
+    their parts (no per-level split of a flow's distribution term). ``a+b`` builds the :class:`~genood.ood.combine.Combined`
     score of ``a`` and ``b``.
 
     Raises:
@@ -97,9 +98,16 @@ def build_detector(
     if base == "complexity":
         return InputComplexity(model, option or codec, workers=workers, **common)
     if base == "dos":
-        chosen = option or codec
+        dos_codec, _, variant = option.partition(":")
+        if variant not in ("", "terms"):
+            raise ValueError(f"unknown dos variant {variant!r} in {name!r}; known: terms")
+        chosen = dos_codec or codec
         return DensityOfStates(
-            model, None if chosen == "none" else chosen, workers=workers, **common
+            model,
+            None if chosen == "none" else chosen,
+            parts=variant != "terms",
+            workers=workers,
+            **common,
         )
     if base == "llr":
         from genood.ood.llr import HierarchicalLLR

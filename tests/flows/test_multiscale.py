@@ -54,6 +54,17 @@ def test_log_pz_adds_split_and_top_priors() -> None:
     assert torch.allclose(out.log_pz, standard, atol=1e-10)
 
 
+def test_level_log_pz_are_each_latents_standard_normal_density() -> None:
+    flow = _flow(learn_prior=False).double()
+    out = flow(torch.randn(2, 1, 4, 4, dtype=torch.float64))
+    normal = torch.distributions.Normal(0.0, 1.0)
+    expected = [normal.log_prob(z).flatten(1).sum(dim=1) for z in out.latents]
+    assert len(out.level_log_pz) == len(out.latents) == 2
+    for part, value in zip(out.level_log_pz, expected):
+        assert torch.allclose(part, value, atol=1e-10)
+    assert torch.allclose(sum(out.level_log_pz), out.log_pz, atol=1e-10)
+
+
 def test_prior_params_shapes() -> None:
     flow = _flow()
     params = flow.prior_params(torch.randn(3, 1, 4, 4))

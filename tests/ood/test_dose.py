@@ -56,9 +56,14 @@ def test_flow_terms_and_a_constant_volume_term_is_dropped(data) -> None:
         for parameter in glow.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
     detector = DensityOfStates(glow, codec=None).fit(data["fit"][:200])
-    assert detector.statistics_ == ["log_pz", "logdet"]
+    # the distribution term is replaced by its parts, one per level (they sum to it)
+    assert detector.statistics_ == ["logdet", "log_pz.1", "log_pz.2"]
+    values = detector.statistics(data["test"][:10])
+    np.testing.assert_allclose(values["log_pz.1"] + values["log_pz.2"], values["log_pz"])
+    terms_only = DensityOfStates(glow, codec=None, parts=False).fit(data["fit"][:200])
+    assert terms_only.statistics_ == ["log_pz", "logdet"]
     cv_glow = build("cv-glow", image_shape=SHAPE, levels=2, steps=1, hidden=8).eval()
-    detector = DensityOfStates(cv_glow, codec=None).fit(data["fit"][:200])
+    detector = DensityOfStates(cv_glow, codec=None, parts=False).fit(data["fit"][:200])
     assert detector.statistics_ == ["log_pz"] and detector.dropped_ == ["logdet"]
 
 
@@ -69,3 +74,14 @@ def test_subsampling_and_argument_checks(model, data) -> None:
         DensityOfStates(model, codec="gif")
     with pytest.raises(ValueError, match="bandwidth"):
         DensityOfStates(model, bandwidth="wide")
+
+
+def test_score_names_pick_codec_and_variant(model) -> None:
+    from genood.ood.evaluation import build_detector
+
+    detector = build_detector("dos:none:terms", model)
+    assert detector.codec is None and detector.parts is False
+    detector = build_detector("dos", model, codec="png")
+    assert detector.codec == "png" and detector.parts is True
+    with pytest.raises(ValueError, match="unknown dos variant"):
+        build_detector("dos:png:levels", model)
