@@ -40,7 +40,8 @@ Scores (higher = more anomalous):
   llr          ELBO minus the L^{>k} bound of a hierarchical VAE run (model hvae; Havtorn et
                al. 2021); llr:K for the K lowest latents from the prior (default 1)
   A+B          flag inputs extreme on any of A, B (max of robust z-scores), e.g.
-               complexity+typicality
+               dos+typicality: the best single-sample detector measured on FashionMNIST vs
+               MNIST and the probe sets (README, Results)
 
 Several OOD sets: --out mnist-10k --out probe:noise,probe:constant,probe:letters,...
 scores every set with the detectors fitted and calibrated once, on --in only, and adds an

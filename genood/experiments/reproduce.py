@@ -104,8 +104,12 @@ def waic_members(members: list[Any], spec: BudgetSpec) -> list[Any] | None:
     """
     main_steps = cfg.from_dict({"train": spec.train}).train.steps
     alike = members
-    if spec.ensemble_steps and spec.ensemble_steps != main_steps:
+    if spec.ensemble_steps and spec.ensemble_steps != main_steps and len(members) > 1:
         alike = members[1:]
+        log(
+            f"waic over the {len(alike)} extra members only: they train for "
+            f"{spec.ensemble_steps} steps, the main model for {main_steps}"
+        )
     return alike if len(alike) >= 2 else None
 
 

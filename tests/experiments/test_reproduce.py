@@ -69,7 +69,7 @@ def _tiny(claims: list[str]) -> BudgetSpec:
         train=TINY_TRAIN,
         background_steps=2,
         ensemble=2,
-        ensemble_steps=2,
+        ensemble_steps=0,  # as many as the main model: WAIC needs equally trained members
         cv_glow={**TINY_GLOW, "coupling": "additive", "learn_prior": False},
         cv_glow_steps=4,
         score_limit=100,
