@@ -132,15 +132,16 @@ def _parse(values: dict[str, Any], origin: str) -> Experiment:
             data=DataSpec(**values["data"]),
             budgets=budgets,
             reverse=values.get("reverse", ""),
-            expect_phenomenon=_boolean(values.get("expect_phenomenon", True)),
+            expect_phenomenon=_boolean(values, "expect_phenomenon", True),
         )
     except (KeyError, TypeError) as error:
         raise ValueError(f"bad experiment file {origin}: {error}") from error
 
 
-def _boolean(value: Any) -> bool:
+def _boolean(values: dict[str, Any], key: str, default: bool) -> bool:
+    value = values.get(key, default)
     if not isinstance(value, bool):
-        raise TypeError(f"expect_phenomenon must be true or false, got {value!r}")
+        raise TypeError(f"{key} must be true or false, got {value!r}")
     return value
 
 

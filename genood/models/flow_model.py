@@ -53,8 +53,7 @@ class FlowModel(LikelihoodModel):
     # ----------------------------------------------------------------- the contract
     def log_prob_terms(self, x: Tensor) -> dict[str, Tensor]:
         """``{"log_pz": (B,), "logdet": (B,)}`` in nats; their sum is ``log p(x)``."""
-        out = self.flow(x)
-        return {"log_pz": out.log_pz, "logdet": out.logdet}
+        return self.log_prob_parts(x)[0]
 
     def log_prob_parts(self, x: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """The terms, and the distribution term by level: ``log_pz.1`` .. ``log_pz.L``

@@ -64,8 +64,8 @@ def build_detector(
 
     ``complexity:CODEC`` and ``dos:CODEC`` pick a codec (``dos:none``: the model's statistics
     only); without one, ``codec`` is used. ``dos:CODEC:terms`` uses the model's terms without
-    their parts (no per-level split of a flow's distribution term). ``a+b`` builds the :class:`~genood.ood.combine.Combined`
-    score of ``a`` and ``b``.
+    their parts (no per-level split of a flow's distribution term). ``a+b`` builds the
+    :class:`~genood.ood.combine.Combined` score of ``a`` and ``b``.
 
     Raises:
         ValueError: when ``ratio`` has no background model or ``waic`` no ensemble.
