@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from genood.cli.score import add_hparam_option, parse_hparams
+
 ENSEMBLE_HINT = (
     "train extra members with `genood train --config RUN/config.toml --set train.seed=K "
     "--out RUN/ensemble/seed-K` for K = 1, 2, ... (the run itself is the first member), or "
@@ -94,6 +96,7 @@ preprocessing of them.""",
     parser.add_argument("--guard", type=Path, help="classifier folder for the guard demo")
     parser.add_argument("--seed", type=int, default=0, help="hold-out split and bootstrap seed")
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
+    add_hparam_option(parser)
     parser.add_argument("--workers", type=int, default=1, help="threads for the codec")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data-dir", type=Path, help="data folder (else GENOOD_DATA, the cache)")
@@ -126,7 +129,7 @@ def run_detect(args: argparse.Namespace) -> int:
         raise ValueError("--bootstrap and --limit must be >= 0")
     device = resolve_device(args.device)
     progress = not args.no_progress
-    loaded = load_run(args.run, device=device)
+    loaded = load_run(args.run, device=device, hparams=parse_hparams(args.hparams))
     model = loaded.model
     background = _background(args, scores, device)
     ensemble = _ensemble(args, scores, model, device)

@@ -32,11 +32,34 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--channels", type=int, help="override the recorded channel conversion")
     parser.add_argument("--resize", type=int, help="override the recorded resize")
+    add_hparam_option(parser)
     parser.add_argument("--no-save", action="store_true", help="print the summary only")
     parser.add_argument("--distributed", action="store_true", help="require torchrun")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.set_defaults(func=run_score)
+
+
+def add_hparam_option(parser: argparse.ArgumentParser) -> None:
+    """``--hparam KEY=VALUE ...``: change how the trained model scores, for this command only."""
+    parser.add_argument(
+        "--hparam",
+        dest="hparams",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a scoring setting of the run's model for this command, e.g. --hparam "
+        "iw_samples=10 iw_batch=64 (a VAE's K and images x samples per pass); a setting that "
+        "changes the trained parameters is refused",
+    )
+
+
+def parse_hparams(items: list[str]) -> dict[str, Any]:
+    """``["iw_samples=10"]`` -> ``{"iw_samples": 10}`` (values parse as TOML, else strings)."""
+    from genood.config import apply_overrides
+
+    return apply_overrides({}, items)
 
 
 def dataset_spec(dataset: str, split: str | None) -> str:
@@ -60,7 +83,11 @@ def run_score(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     context = init_distributed(args.distributed, args.device)
     try:
-        loaded = load_run(args.run, device=resolve_device(args.device, context.local_rank))
+        loaded = load_run(
+            args.run,
+            device=resolve_device(args.device, context.local_rank),
+            hparams=parse_hparams(args.hparams),
+        )
         preprocessing = None
         if args.pad_to is not None or args.channels is not None or args.resize is not None:
             recorded = loaded.preprocessing.to_dict()
@@ -86,7 +113,9 @@ def run_score(args: argparse.Namespace) -> int:
         return 0
     model = loaded.model
     shape = "x".join(str(s) for s in model.image_shape)
-    bound = " (upper bound: the model's log p is a lower bound)" if model.is_bound else ""
+    # A bound names itself (e.g. "lower bound (IWAE, K=100); bits/dim are an upper bound ...").
+    likelihood = model.describe().get("likelihood", "the model's log p is a lower bound")
+    bound = f"; log p(x): {likelihood}" if model.is_bound else ""
     title = (
         f"{spec} under {args.run} ({loaded.config.model.name}, step {loaded.step}): "
         f"N = {len(scores['bits_per_dim'])}, D = {model.num_dims} ({shape}){bound}"

@@ -8,8 +8,10 @@ and every term of the model (``log_pz`` and ``logdet`` for flows, in nats), with
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,11 +49,23 @@ class LoadedRun:
     finished: bool
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
+def load_run(
+    run_dir: str | Path,
+    device: str | torch.device = "cpu",
+    hparams: Mapping[str, Any] | None = None,
+) -> LoadedRun:
     """The model of ``run_dir/checkpoints/last.pt`` in eval mode, with config and preprocessing.
+
+    Args:
+        run_dir: the run folder.
+        device: where to put the model.
+        hparams: model hyper-parameters to change for this use only, e.g. a VAE's scoring
+            settings ``{"iw_samples": 10, "iw_batch": 64}``. They must leave the parameters as
+            trained; the returned ``config`` shows them.
 
     Raises:
         FileNotFoundError: when the folder has no checkpoint.
+        ValueError: when ``hparams`` changes the model's parameters (its architecture).
     """
     from genood.data.transforms import Preprocessing
     from genood.models import build
@@ -66,12 +80,22 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
     device = resolve_device(device) if isinstance(device, str) else device
     state = ckpt.load(run.last_checkpoint, map_location=device)
     config = cfg.from_dict(tomllib.loads(state["config"]))
+    if hparams:
+        config.model.hparams = {**config.model.hparams, **hparams}
     model = build(state["model_name"], tuple(state["image_shape"]), **config.model.hparams)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        if not hparams:
+            raise
+        # Only settings that leave the parameters alone (how a model scores) can change.
+        raise ValueError(
+            f"the model hyper-parameters {dict(hparams)} change the parameters of the model "
+            f"trained in {run.root}, which cannot be loaded into it; only scoring settings "
+            f"(such as a VAE's iw_samples, iw_batch, score_bound) can be changed: {error}"
+        ) from error
     model.to(device).eval()
     if run.preprocessing_path.is_file():
-        import json
-
         preprocessing = Preprocessing.from_dict(json.loads(run.preprocessing_path.read_text()))
     else:
         d = config.data
@@ -201,6 +225,8 @@ def score_to_file(
             num_dims=np.array(model.num_dims),
             image_shape=np.array(model.image_shape),
             step=np.array(loaded.step),
+            # How the numbers were made (e.g. a VAE's bound and K), for whoever reads the file.
+            model=np.array(json.dumps(model.describe(), default=str)),
         )
     return results, path
 

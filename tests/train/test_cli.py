@@ -106,3 +106,22 @@ def test_errors_exit_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "give --config" in capsys.readouterr().err
     assert main(["score", "--run", str(tmp_path), "--dataset", "mnist"]) == 1
     assert "has no checkpoint" in capsys.readouterr().err
+
+
+def test_score_changes_a_vae_scoring_setting(
+    tmp_path: Path, tiny_data: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tiny_config(tiny_data["train"], steps=1)
+    config.model.name = "vae"
+    config.model.hparams = {"latent_dim": 2, "hidden": 4, "downsamples": 1, "iw_samples": 4}
+    config_path = tmp_path / "vae.toml"
+    cfg.save(config, config_path)
+    run = tmp_path / "vae"
+    assert main(["train", "--config", str(config_path), "--out", str(run), "--no-progress"]) == 0
+    score = ["score", "--run", str(run), "--dataset", tiny_data["test"], "--no-progress"]
+    capsys.readouterr()
+    assert main([*score, "--no-save", "--hparam", "iw_samples=2", "iw_batch=8"]) == 0
+    out = capsys.readouterr().out
+    assert "lower bound (IWAE, K=2); bits/dim are an upper bound" in out
+    assert main([*score, "--hparam", "latent_dim=3"]) == 1
+    assert "change the parameters" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,32 @@ def test_summary_table() -> None:
     assert lines[2].split()[:3] == ["bits/dim", "2.0000", "0.8165"]
     assert lines[3].startswith("log_pz [nats]")
     assert "labels" not in table
+
+
+@pytest.fixture
+def vae_run(tmp_path: Path) -> Path:
+    """A tiny VAE trained two steps, scoring with the IWAE bound and K = 4."""
+    train = write_images(tmp_path / "train.npz", 16)
+    config = tiny_config(train, steps=2)
+    config.model.name = "vae"
+    config.model.hparams = {"latent_dim": 2, "hidden": 4, "downsamples": 1, "iw_samples": 4}
+    fit(config, tmp_path / "vae", progress=False)
+    return tmp_path / "vae"
+
+
+def test_load_run_changes_scoring_settings(vae_run: Path, tmp_path: Path) -> None:
+    loaded = load_run(vae_run, hparams={"iw_samples": 2, "iw_batch": 3})
+    assert (loaded.model.iw_samples, loaded.model.iw_batch) == (2, 3)  # type: ignore[attr-defined]
+    assert loaded.config.model.hparams["iw_samples"] == 2
+    assert load_run(vae_run).model.iw_samples == 4  # type: ignore[attr-defined]  # run unchanged
+
+    spec = write_images(tmp_path / "other.npz", 5, seed=3)
+    score_dataset(loaded, spec, progress=False)
+    with np.load(scores_path(vae_run, "npz", "other")) as saved:
+        described = json.loads(str(saved["model"]))
+    assert described["iw_samples"] == 2 and described["score_bound"] == "iwae"
+
+
+def test_load_run_refuses_settings_that_change_parameters(vae_run: Path) -> None:
+    with pytest.raises(ValueError, match=r"latent_dim.*change the parameters.*scoring settings"):
+        load_run(vae_run, hparams={"latent_dim": 3})
