@@ -17,6 +17,7 @@ writes files.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -95,8 +96,16 @@ class DistContext:
         return torch.cat([part[: stop - start] for part, (start, stop) in zip(parts, sizes)])
 
     def close(self) -> None:
-        """Destroy the process group if this context created it."""
+        """Destroy the process group if this context created it.
+
+        On a normal exit the ranks first meet at a barrier: a rank that tears gloo down while
+        another still sends its last gather can abort that one ("terminate called without an
+        active exception"). While an exception propagates (``close`` runs in ``finally``) the
+        barrier is skipped, since the failed ranks may never reach it.
+        """
         if self.owns_group and dist.is_initialized():
+            if sys.exc_info()[0] is None:
+                dist.barrier()
             dist.destroy_process_group()
             self.owns_group = False
 

@@ -33,6 +33,8 @@ def run(config: str, out: str, spec: str) -> int:
                     "5",
                 ]
             )
+        if code == 0:
+            dist.barrier()  # no rank tears gloo down while another still gathers scores
     finally:
         dist.destroy_process_group()
     return code
