@@ -23,7 +23,8 @@ WITH_CODEC = ("complexity", "dos")
 
 
 def parse_scores(text: str | Sequence[str]) -> list[str]:
-    """``"likelihood,complexity:jpegxl"`` -> ``["likelihood", "complexity:jpegxl"]``, checked.
+    """``"likelihood,complexity:jpegxl,llr:2"`` -> ``["likelihood", "complexity:jpegxl", "llr:2"]``,
+    checked.
 
     ``a+b`` names the :class:`~genood.ood.combine.Combined` score of ``a`` and ``b``.
     """
@@ -39,9 +40,13 @@ def parse_scores(text: str | Sequence[str]) -> list[str]:
             base, _, option = part.partition(":")
             if base not in SCORES:
                 raise ValueError(f"unknown score {part!r}; known: {', '.join(SCORES)}")
-            if option and base not in WITH_CODEC:
+            if option and base == "llr":
+                if not option.isdigit() or int(option) < 1:
+                    raise ValueError(f"llr:K takes a number of latents K >= 1, got {part!r}")
+            elif option and base not in WITH_CODEC:
                 raise ValueError(
-                    f"only complexity and dos take an option (complexity:CODEC), got {part!r}"
+                    f"only complexity and dos (complexity:CODEC) and llr (llr:K) take an "
+                    f"option, got {part!r}"
                 )
     if len(set(names)) != len(names):
         raise ValueError(f"score listed twice in {names}")

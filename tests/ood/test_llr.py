@@ -11,6 +11,7 @@ import torch
 
 from genood.models import build
 from genood.ood.base import Detector, NotFittedError
+from genood.ood.evaluation import build_detector, parse_scores
 from genood.ood.llr import HierarchicalLLR
 
 from .conftest import SHAPE, GaussianModel, make_blobs
@@ -78,3 +79,13 @@ def test_bad_arguments_get_clear_errors(hvae) -> None:
         HierarchicalLLR(hvae, samples=0)
     with pytest.raises(NotFittedError):
         HierarchicalLLR(hvae).score_samples(make_blobs(2, seed=1))
+
+
+def test_built_by_name_with_its_k(hvae) -> None:
+    # "llr:K" reaches the detector through the same parser as `genood detect --score`.
+    assert parse_scores("llr,llr:2") == ["llr", "llr:2"]
+    detectors = [build_detector(name, hvae) for name in parse_scores("llr,llr:2")]
+    assert [d.k for d in detectors] == [1, 2]  # type: ignore[attr-defined]
+    for bad in ("llr:0", "llr:two", "typicality:2"):
+        with pytest.raises(ValueError, match="option|llr:K"):
+            parse_scores(bad)
