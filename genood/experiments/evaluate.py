@@ -95,6 +95,15 @@ def evaluate_claims(
             },
             num_dims=num_dims,
         )
+    elif "C4" in claims_run:  # a VAE or PixelCNN has no change of variables to decompose
+        rows.append(
+            verdicts.not_run(
+                "C4",
+                f"not applicable: the decomposition needs a flow's log p(z) and log-det; "
+                f"{main.describe()['model']} has the terms {', '.join(k for k in in_s if k not in _NOT_TERMS)}",
+                expect,
+            )
+        )
     if "C3" in claims_run and len(members) > 1:
         in_bpd = np.stack(
             [ctx.score(_member(i), m, in_label)["bits_per_dim"] for i, m in enumerate(members)]
@@ -160,6 +169,9 @@ def evaluate_claims(
         "analyses": analyses,
         "model": main.describe(),
     }
+
+
+_NOT_TERMS = ("bits_per_dim", "log_prob", "labels")  # the other per-sample arrays are terms
 
 
 def _member(index: int) -> str:

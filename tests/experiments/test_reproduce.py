@@ -165,3 +165,39 @@ def test_single_split_set_is_held_out_and_never_trained_on(tmp_path: Path) -> No
         assert not any(row.tobytes() in seen for row in test["images"])
     config = (out / "models" / "main" / "config.toml").read_text()
     assert str((out / "data" / "in-train.npz").resolve()) in config
+
+
+FAMILIES = {
+    "pixelcnn": {"filters": 4, "resnet_blocks": 1, "num_mixtures": 2},
+    "vae": {"latent_dim": 2, "hidden": 4, "downsamples": 2, "iw_samples": 2},
+    "hvae": {"latent_channels": [1, 1, 1], "hidden": 4, "blocks": 0, "iw_samples": 2},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_an_experiment_picks_the_model_family(
+    family: str, synthetic_data: Path, tmp_path: Path
+) -> None:
+    detectors = ["likelihood", "typicality"] + (["llr"] if family == "hvae" else [])
+    budget = BudgetSpec(
+        claims=["C1", "C4", "C7"],
+        model={"name": family, "hparams": FAMILIES[family]},
+        train={**TINY_TRAIN, "steps": 2},
+        score_limit=12,
+        graying_factors=[1.0, 0.0],
+        detectors=detectors,
+        scaled_down=[f"a tiny {family} trained for 2 steps: a test of the pipeline"],
+    )
+    experiment = replace(load_experiment("cifar10-vs-svhn"), budgets={"tiny": budget}, reverse="")
+    out = tmp_path / "run"
+    reproduce(experiment, "tiny", out, data_dir=synthetic_data, progress=False)
+    results = json.loads((out / "results.json").read_text())
+    validate_results(results)
+    assert set(results["detection"]) == set(detectors)
+    claims = {c["id"]: c for c in results["claims"]}
+    assert claims["C1"]["status"] in ("reproduced", "not reproduced")
+    assert claims["C7"]["status"] in ("reproduced", "not reproduced")
+    # Only a flow has log p(z) and a log-det: C4 says why it does not apply.
+    assert claims["C4"]["status"] == "not run at this budget"
+    assert claims["C4"]["measured"].startswith("not applicable")
