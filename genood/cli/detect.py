@@ -40,7 +40,8 @@ Scores (higher = more anomalous):
                (Morningstar et al. 2021); dos:CODEC, dos:none (no codec), dos:png:terms (the
                terms log p(z), log-det without the per-level split)
   llr          ELBO minus the L^{>k} bound of a hierarchical VAE run (model hvae; Havtorn et
-               al. 2021); llr:K for the K lowest latents from the prior (default 1)
+               al. 2021); llr:K samples the K lowest latents from the conditional prior
+               (default 1), llr:K:mode takes its mean (as the authors' code does)
   A+B          flag inputs extreme on any of A, B (max of robust z-scores), e.g.
                dos+typicality: the best single-sample detector measured on FashionMNIST vs
                MNIST and the probe sets (README, Results)

@@ -41,8 +41,12 @@ def parse_scores(text: str | Sequence[str]) -> list[str]:
             if base not in SCORES:
                 raise ValueError(f"unknown score {part!r}; known: {', '.join(SCORES)}")
             if option and base == "llr":
-                if not option.isdigit() or int(option) < 1:
-                    raise ValueError(f"llr:K takes a number of latents K >= 1, got {part!r}")
+                k, _, variant = option.partition(":")
+                if not k.isdigit() or int(k) < 1 or variant not in ("", "mode"):
+                    raise ValueError(
+                        f"llr takes llr:K or llr:K:mode with a number of latents K >= 1, "
+                        f"got {part!r}"
+                    )
             elif option and base not in WITH_CODEC:
                 raise ValueError(
                     f"only complexity and dos (complexity:CODEC) and llr (llr:K) take an "
@@ -69,7 +73,8 @@ def build_detector(
 
     ``complexity:CODEC`` and ``dos:CODEC`` pick a codec (``dos:none``: the model's statistics
     only); without one, ``codec`` is used. ``dos:CODEC:terms`` uses the model's terms without
-    their parts (no per-level split of a flow's distribution term). ``a+b`` builds the
+    their parts (no per-level split of a flow's distribution term). ``llr:K`` draws the ``K``
+    lowest latents from the conditional prior, ``llr:K:mode`` takes its mean. ``a+b`` builds the
     :class:`~genood.ood.combine.Combined` score of ``a`` and ``b``.
 
     Raises:
@@ -121,7 +126,14 @@ def build_detector(
             raise ValueError(
                 f"the llr score needs a hierarchical VAE (model 'hvae'), got {type(model).__name__}"
             )
-        return HierarchicalLLR(model, k=int(option or 1), batch_size=batch_size, progress=progress)
+        k, _, variant = option.partition(":")
+        return HierarchicalLLR(
+            model,
+            k=int(k or 1),
+            prior_mode=variant == "mode",
+            batch_size=batch_size,
+            progress=progress,
+        )
     if base == "waic":
         if not ensemble or len(ensemble) < 2:
             raise ValueError("the waic score needs an ensemble of at least 2 models")

@@ -83,9 +83,9 @@ def test_bad_arguments_get_clear_errors(hvae) -> None:
 
 def test_built_by_name_with_its_k(hvae) -> None:
     # "llr:K" reaches the detector through the same parser as `genood detect --score`.
-    assert parse_scores("llr,llr:2") == ["llr", "llr:2"]
-    detectors = [build_detector(name, hvae) for name in parse_scores("llr,llr:2")]
-    assert [d.k for d in detectors] == [1, 2]  # type: ignore[attr-defined]
-    for bad in ("llr:0", "llr:two", "typicality:2"):
+    assert parse_scores("llr,llr:2,llr:1:mode") == ["llr", "llr:2", "llr:1:mode"]
+    detectors = [build_detector(name, hvae) for name in parse_scores("llr,llr:2,llr:1:mode")]
+    assert [(d.k, d.prior_mode) for d in detectors] == [(1, False), (2, False), (1, True)]  # type: ignore[attr-defined]
+    for bad in ("llr:0", "llr:two", "llr:1:mean", "typicality:2"):
         with pytest.raises(ValueError, match="option|llr:K"):
             parse_scores(bad)
