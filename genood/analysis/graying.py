@@ -10,6 +10,10 @@ where the centre ``m`` is the data set's mean, either **per channel** (``center=
 default: at ``a = 0`` every image is one flat gray per channel, literally graying) or **per
 sub-pixel** (``center="pixel"``: at ``a = 0`` every image is the mean image; the covariance is
 scaled by exactly ``a^2`` and the mean kept, the case the expansion analyses).
+
+``keep_black=True`` leaves sub-pixels that are exactly 0 at 0 and grays only the rest: on data
+with black backgrounds (FashionMNIST, MNIST) it separates the cost of lifting the background off
+the value the model is surest of from the effect of shrinking the object's variance.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def gray_images(
     factor: float,
     center: str = "channel",
     mean: np.ndarray | None = None,
+    keep_black: bool = False,
 ) -> np.ndarray:
     """``mean + factor * (images - mean)``, rounded to the nearest level and clipped to 0..255.
 
@@ -54,6 +59,7 @@ def gray_images(
         factor: ``1`` keeps the images (exactly), ``0`` replaces them by the centre.
         center: ``"channel"`` or ``"pixel"`` (see the module doc).
         mean: a precomputed centre from :func:`data_mean` (defaults to these images' own).
+        keep_black: leave sub-pixels that are exactly 0 at 0 (gray only the object).
     """
     array = _check_images(images)
     if not 0.0 <= factor <= 1.0:
@@ -62,7 +68,8 @@ def gray_images(
     if factor == 1.0:
         return array.copy()
     grayed = centre + factor * (array.astype(np.float64) - centre)
-    return np.clip(np.rint(grayed), 0, 255).astype(np.uint8)
+    grayed = np.clip(np.rint(grayed), 0, 255).astype(np.uint8)
+    return np.where(array == 0, array, grayed) if keep_black else grayed
 
 
 def graying_curve(
@@ -70,6 +77,7 @@ def graying_curve(
     images: np.ndarray,
     factors: Sequence[float] = (1.0, 0.75, 0.5, 0.25, 0.0),
     center: str = "channel",
+    keep_black: bool = False,
 ) -> list[tuple[float, float]]:
     """Mean bits/dim of ``images`` grayed by each factor.
 
@@ -79,6 +87,7 @@ def graying_curve(
         images: the data set to gray (its own mean is the centre).
         factors: shrink factors in ``[0, 1]``; include ``1.0`` for the original data.
         center: ``"channel"`` or ``"pixel"``.
+        keep_black: gray only the sub-pixels that are not exactly 0 (see the module doc).
 
     Returns:
         ``[(factor, mean_bpd), ...]`` in the order of ``factors``. The paper predicts
@@ -89,7 +98,8 @@ def graying_curve(
     centre = data_mean(images, center)
     curve = []
     for factor in factors:
-        bpd = np.asarray(score_fn(gray_images(images, float(factor), center, centre)))
+        grayed = gray_images(images, float(factor), center, centre, keep_black)
+        bpd = np.asarray(score_fn(grayed))
         if bpd.shape != (len(images),):
             raise ValueError(
                 f"score_fn must return one bits/dim per image, shape ({len(images)},); "

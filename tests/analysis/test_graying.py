@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from genood.analysis.graying import data_mean, gray_images, graying_curve
+from genood.analysis.graying import CENTERS, data_mean, gray_images, graying_curve
 
 
 def _images(rng: np.random.Generator, n: int = 400) -> np.ndarray:
@@ -58,6 +58,22 @@ def test_gray_images_endpoints_and_rounding() -> None:
     centre = data_mean(images, "pixel")
     np.testing.assert_allclose(half, np.rint(centre + 0.5 * (images - centre)), atol=0)
     assert half.astype(float).var(axis=0).mean() < images.astype(float).var(axis=0).mean() / 3
+
+
+def test_keep_black_grays_only_the_object() -> None:
+    images = np.zeros((4, 1, 6, 6), np.uint8)
+    images[:, :, 2:4, 2:4] = np.array([40, 120, 200, 250], np.uint8)[:, None, None, None]
+    for center in CENTERS:
+        grayed = gray_images(images, 0.5, center, keep_black=True)
+        background = images == 0
+        assert (grayed[background] == 0).all()  # the background stays exactly black
+        everything = gray_images(images, 0.5, center)
+        np.testing.assert_array_equal(grayed[~background], everything[~background])
+        if center == "channel":  # plain graying lifts it (per pixel, only where the mean is > 0)
+            assert (everything[background] > 0).all()
+    seen: list[np.ndarray] = []
+    graying_curve(lambda x: seen.append(x) or np.zeros(len(x)), images, [0.0], keep_black=True)
+    assert (seen[0][images == 0] == 0).all()
 
 
 def test_bad_inputs() -> None:
