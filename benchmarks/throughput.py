@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -110,6 +111,21 @@ def _time(
             sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB.
+
+    Linux's ``ru_maxrss`` keeps the peak of the process before ``exec``, so a child started by
+    a large parent reports at least the parent's peak; ``VmHWM`` belongs to the current
+    address space and is the child's own.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _peak_memory_by_phase(argv: list[str]) -> dict[str, float]:
@@ -242,9 +258,7 @@ def main() -> None:
 
     if args.only:  # a child of --memory: one phase of genood alone, for its peak memory
         _time(train_ours if args.only == "train" else score_ours, args.rounds, 1, device)
-        child: dict[str, float] = {
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        }
+        child: dict[str, float] = {"peak_rss_mib": _peak_rss_mib()}
         if device.type == "cuda":
             child["peak_cuda_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
         print(json.dumps(child))
@@ -263,7 +277,7 @@ def main() -> None:
         "normflows_train_img_s": args.batch / statistics.median(train_s["normflows"]),
         "genood_score_img_s": args.score_batch / statistics.median(score_s["genood"]),
         "normflows_score_img_s": args.score_batch / statistics.median(score_s["normflows"]),
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": _peak_rss_mib(),
         "settings": asdict(settings),
     }
     if device.type == "cuda":
