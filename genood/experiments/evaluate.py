@@ -24,7 +24,7 @@ from genood.analysis import (
 from genood.experiments import claims as verdicts
 from genood.experiments.spec import ALL_CLAIMS
 from genood.experiments.stages import RunContext, file_stem, log
-from genood.models.scoring import score_images
+from genood.models.scoring import score_images, term_arrays
 from genood.report.store import save_figure
 
 # The Hessian-based second-order predictions cost D double-backward passes: skip above this D.
@@ -96,7 +96,7 @@ def evaluate_claims(
             num_dims=num_dims,
         )
     elif "C4" in claims_run:  # a VAE or PixelCNN has no change of variables to decompose
-        terms = ", ".join(k for k in in_s if k not in _NOT_TERMS)
+        terms = ", ".join(term_arrays(in_s))
         why = (
             f"not applicable: the decomposition needs a flow's log p(z) and log-det; "
             f"{main.describe()['model']} has the terms {terms}"
@@ -167,9 +167,6 @@ def evaluate_claims(
         "analyses": analyses,
         "model": main.describe(),
     }
-
-
-_NOT_TERMS = ("bits_per_dim", "log_prob", "labels")  # the other per-sample arrays are terms
 
 
 def _member(index: int) -> str:

@@ -14,6 +14,15 @@ from tqdm.auto import tqdm
 
 from genood.models.base import LikelihoodModel
 
+# The per-sample arrays next to a model's terms and parts: the sum, its bits/dim, the labels.
+NOT_TERMS = ("bits_per_dim", "log_prob", "labels")
+
+
+def term_arrays(scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The model's terms and parts (``log_pz``, ``log_pz.1``, ``neg_kl``...) among per-sample
+    scores from :func:`score_images`, without ``bits_per_dim``, ``log_prob`` and ``labels``."""
+    return {name: value for name, value in scores.items() if name not in NOT_TERMS}
+
 
 def score_images(
     model: LikelihoodModel,

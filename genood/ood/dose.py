@@ -32,10 +32,9 @@ import numpy as np
 from scipy.stats import gaussian_kde
 
 from genood.models.base import LikelihoodModel
+from genood.models.scoring import term_arrays
 from genood.ood.base import Detector, ScoreCache, register_detector
 from genood.ood.complexity import CODECS, _imagecodecs
-
-_NOT_TERMS = ("bits_per_dim", "log_prob")
 
 
 @register_detector
@@ -101,7 +100,7 @@ class DensityOfStates(Detector):
         """Every candidate statistic of ``images``, ``name -> (N,)``: the model's terms, their
         parts (``<term>.<part>``) and, with a codec, ``codec_bits_per_dim``."""
         scores = self._scores(self.model, images, "dos")
-        values = {k: v for k, v in scores.items() if k not in _NOT_TERMS}
+        values = term_arrays(scores)
         values = values or {"log_prob": scores["log_prob"]}
         if self.codec is not None:
             bits = self._codec_bits(images, self.codec, self.workers)
