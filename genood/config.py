@@ -16,11 +16,19 @@ A run config has three tables, ``[model]``, ``[data]`` and ``[train]``::
 
 Overrides use dotted keys with TOML values: ``--set train.steps=100 model.hparams.hidden=64``.
 Every run writes its resolved config back as ``config.toml`` next to its checkpoints.
+
+Errors: a file that is missing, a folder, unreadable or not valid TOML, an unknown key, a value
+of the wrong type or out of range (:func:`validate`: counts, limits, budgets and the gradient
+clip are non-negative, the batch size positive) each raise one ``ValueError``/``TypeError``
+whose message names the file (when there is one) and the key. ``dumps_toml`` writes any string
+so that ``tomllib`` reads it back unchanged.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +136,8 @@ class RunConfig:
 # ----------------------------------------------------------------------------- loading
 def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
     """Build dataclass ``cls`` from ``values``, refusing unknown keys with a clear error."""
+    if not isinstance(values, dict):
+        raise TypeError(f"[{where}] must be a table of keys, got {values!r}")
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
@@ -156,18 +166,79 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
 
 
 def from_dict(values: dict[str, Any]) -> RunConfig:
-    """Build a :class:`RunConfig` from nested dictionaries (as TOML parses them)."""
-    return _from_dict(RunConfig, values, "")
+    """Build a :class:`RunConfig` from nested dictionaries (as TOML parses them), validated."""
+    config = _from_dict(RunConfig, values, "")
+    validate(config)
+    return config
+
+
+# Keys that must be >= 0 (limits and "every" counts use 0 for "all" / "at the end only").
+NON_NEGATIVE = {
+    "data": ("val_limit", "limit", "pad_to", "channels", "resize", "track_limit"),
+    "train": (
+        "steps",
+        "time_budget_s",
+        "lr",
+        "weight_decay",
+        "warmup_steps",
+        "grad_clip",
+        "max_nonfinite",
+        "threads",
+        "eval_every",
+        "checkpoint_every",
+    ),
+}
+
+
+def validate(config: RunConfig) -> None:
+    """Refuse values out of range, naming the key (see :data:`NON_NEGATIVE`).
+
+    Raises:
+        ValueError: a negative or NaN count, limit, budget, rate or clip; a batch size below
+            1; a mutation rate outside [0, 1].
+    """
+    for table, keys in NON_NEGATIVE.items():
+        section = getattr(config, table)
+        for key in keys:
+            value = getattr(section, key)
+            if not value >= 0:  # also catches NaN
+                raise ValueError(f"{table}.{key} must be >= 0, got {value!r}")
+    if config.train.batch_size < 1:
+        raise ValueError(f"train.batch_size must be at least 1, got {config.train.batch_size}")
+    if config.train.log_every < 1:
+        raise ValueError(f"train.log_every must be at least 1, got {config.train.log_every}")
+    rate = config.data.mutation_rate
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"data.mutation_rate must be in [0, 1], got {rate!r}")
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """Read a TOML run config, then apply ``key.path=value`` overrides."""
+    """Read a TOML run config, then apply ``key.path=value`` overrides.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: it is a folder, unreadable as UTF-8 TOML, or its values are invalid (the
+            message starts with the file's path).
+        TypeError: a value of the wrong type (the message starts with the file's path).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"config file {path} does not exist")
-    with path.open("rb") as f:
-        values = tomllib.load(f)
-    return from_dict(apply_overrides(values, overrides or []))
+    if path.is_dir():
+        raise ValueError(
+            f"config file {path} is a folder; give a TOML file, e.g. configs/fashion-mnist-cpu.toml"
+        )
+    try:
+        with path.open("rb") as f:
+            values = tomllib.load(f)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path} is not a valid TOML config ({error}); fix or replace it"
+        ) from error
+    try:
+        return from_dict(apply_overrides(values, overrides or []))
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{path}: {error}") from error
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -181,9 +252,14 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
         except tomllib.TOMLDecodeError:
             value = raw
         node = values
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
+        parts = [part.strip() for part in key.strip().split(".")]
+        if not all(parts):
+            raise ValueError(f"override {item!r} has an empty key; write e.g. train.lr=5e-4")
+        for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                table = ".".join(parts[: depth + 1])
+                raise ValueError(f"override {item!r}: {table} is a value, not a table of keys")
         node[parts[-1]] = value
     return values
 
@@ -205,9 +281,9 @@ def _write_table(values: dict[str, Any], prefix: list[str], lines: list[str]) ->
     scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
     tables = {k: v for k, v in values.items() if isinstance(v, dict)}
     if prefix and (scalars or not tables):
-        lines.append(f"\n[{'.'.join(prefix)}]")
+        lines.append(f"\n[{'.'.join(_toml_key(p) for p in prefix)}]")
     for key, value in scalars.items():
-        lines.append(f"{key} = {_toml_value(value)}")
+        lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
     for key, value in tables.items():
         _write_table(value, [*prefix, key], lines)
 
@@ -218,8 +294,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
+        return _toml_string(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if value is None:
@@ -227,6 +302,17 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
+def _toml_string(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's; DEL must be escaped too)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
+
+
 def save(config: RunConfig, path: str | Path) -> None:
     """Write the resolved config as TOML."""
-    Path(path).write_text(dumps_toml(to_dict(config)))
+    from genood.io import write_text_atomic
+
+    write_text_atomic(path, dumps_toml(to_dict(config)))

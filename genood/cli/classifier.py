@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from genood.cli.options import add_limit_option, check_limit
+
 
 def register(subparsers: Any) -> None:
     """Add the ``train-classifier`` command."""
@@ -24,7 +26,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--batch-size", type=int, default=128, help="batch size (128)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (1e-3)")
     parser.add_argument("--width", type=int, default=32, help="first conv's channels (32)")
-    parser.add_argument("--limit", type=int, default=0, help="train on at most N images")
+    add_limit_option(parser, "train on")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and data order")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data-dir", type=Path, help="data folder (else GENOOD_DATA, the cache)")
@@ -40,7 +42,10 @@ def run_train_classifier(args: argparse.Namespace) -> int:
     from genood.train.precision import resolve_device
 
     progress = not args.no_progress
-    data = load(args.data, data_dir=args.data_dir, limit=args.limit or None, progress=progress)
+    limit = check_limit(args.limit)
+    data = load(args.data, data_dir=args.data_dir, limit=limit, progress=progress)
+    if len(data) == 0:
+        raise ValueError(f"{data.spec} holds no images; train-classifier needs labelled images")
     if (data.labels < 0).any():
         raise ValueError(f"{data.spec} has unlabelled images; train-classifier needs labels")
     num_classes = int(data.labels.max()) + 1

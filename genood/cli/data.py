@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 
+from genood.cli.options import add_limit_option, check_limit
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` command and its actions."""
@@ -23,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="data_action", metavar="ACTION")
 
     def data_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--debug", action="store_true", help="show tracebacks")
         p.add_argument(
             "--data-dir",
             default=None,
@@ -46,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "show", help="count, shape, label histogram and pixel statistics of a spec"
     )
     show.add_argument("spec", help="NAME[:SPLIT], npz:PATH or imagefolder:PATH")
-    show.add_argument("--limit", type=int, default=None, help="only the first N images")
+    add_limit_option(show, "show")
     show.add_argument("--pad-to", type=int, default=0, help="zero-pad to N x N (0: no)")
     show.add_argument("--channels", type=int, default=0, help="convert to 1 or 3 channels")
     show.add_argument("--resize", type=int, default=0, help="resize to N x N (bilinear)")
@@ -97,7 +100,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     from genood.data import fetch
-    from genood.data.cache import disk_usage
+    from genood.data.loading import disk_size
 
     failed = 0
     for name in args.names:
@@ -107,11 +110,14 @@ def _fetch(args: argparse.Namespace) -> int:
             print(f"genood data fetch: error: {name}: {error}", file=sys.stderr)
             failed += 1
             continue
-        size = sum(disk_usage(p) for p in paths)
+        size = disk_size(name)  # the SIZE column of genood data list: arrays + raw files
         splits = sorted(
             {p.name.split(".")[0].removesuffix("-images").removesuffix("-labels") for p in paths}
         )
-        print(f"{name}: cached {', '.join(splits)} ({human_size(size)}) in {paths[0].parent}")
+        print(
+            f"{name}: cached {', '.join(splits)} in {paths[0].parent} ({human_size(size)} in "
+            "the cache, raw downloads included)"
+        )
     return 1 if failed else 0
 
 
@@ -121,7 +127,7 @@ def _show(args: argparse.Namespace) -> int:
     from genood.data import Preprocessing, load
 
     preprocessing = Preprocessing(pad_to=args.pad_to, channels=args.channels, resize=args.resize)
-    data = load(args.spec, args.data_dir, args.limit, progress=not args.quiet)
+    data = load(args.spec, args.data_dir, check_limit(args.limit), progress=not args.quiet)
     data = data.preprocessed(preprocessing)
     images, labels = data.images, data.labels
     print(f"spec      {data.spec}")

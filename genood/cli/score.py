@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from genood.cli.options import add_limit_option, check_limit
+
 
 def register(subparsers: Any) -> None:
     """Add the ``score`` command."""
@@ -22,7 +24,7 @@ def register(subparsers: Any) -> None:
         "--dataset", required=True, help="data set name (mnist) or full spec (mnist:test, npz:PATH)"
     )
     parser.add_argument("--split", help="split, when --dataset is a bare name (e.g. test)")
-    parser.add_argument("--limit", type=int, default=0, help="score at most this many images")
+    add_limit_option(parser, "score")
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
@@ -79,6 +81,7 @@ def run_score(args: argparse.Namespace) -> int:
     from genood.train.score import score_to_file
 
     spec = dataset_spec(args.dataset, args.split)
+    limit = check_limit(args.limit)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     context = init_distributed(args.distributed, args.device)
@@ -98,7 +101,7 @@ def run_score(args: argparse.Namespace) -> int:
         scores, path = score_to_file(
             loaded,
             spec,
-            limit=args.limit or None,
+            limit=limit,
             batch_size=args.batch_size,
             data_dir=args.data_dir,
             save=not args.no_save,

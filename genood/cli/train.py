@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
     )
     train.add_argument("--config", type=Path, help="TOML run config (default: RUN/config.toml)")
     train.add_argument("--out", type=Path, help="run folder (default: runs/<config stem>)")
-    _add_common(train)
+    _add_common(train, "RUN")
     train.add_argument("--steps", type=int, help="optimiser steps (train.steps)")
     train.set_defaults(func=run_train)
 
@@ -37,11 +37,12 @@ def register(subparsers: Any) -> None:
         "--mutation-rate", type=float, default=0.2, help="mutation rate mu (default 0.2)"
     )
     background.add_argument("--steps", type=int, help="optimiser steps (default: the run's)")
-    _add_common(background)
+    _add_common(background, "RUN/background")
     background.set_defaults(func=run_train_background)
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_common(parser: argparse.ArgumentParser, folder: str) -> None:
+    """Options of both commands; ``folder`` is the folder they train into, for the help."""
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -55,8 +56,15 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--resume",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="continue from RUN/checkpoints/last.pt when present (default); --no-resume "
-        "starts over and deletes the folder's checkpoints, metrics, samples and scores",
+        help=f"continue from {folder}/checkpoints/last.pt when present (default); --no-resume "
+        f"starts over and deletes {folder}'s checkpoints, metrics, samples and scores (a folder "
+        "with results also needs --overwrite)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"allow deleting the results (scores, samples, metrics, done.json) of {folder} "
+        "when the run starts over (--no-resume, or its checkpoint is missing)",
     )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="train.device")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="train.precision")
@@ -103,6 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         data_dir=args.data_dir,
         distributed=args.distributed,
+        overwrite=args.overwrite,
     )
     _report(out, result)
     return 0
@@ -121,6 +130,7 @@ def run_train_background(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         data_dir=args.data_dir,
         distributed=args.distributed,
+        overwrite=args.overwrite,
     )
     _report(args.run / "background", result)
     return 0

@@ -18,13 +18,14 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from genood.io import atomic_path as _atomic_path
+from genood.io import save_npy_atomic, write_text_atomic
 
 # Arrays larger than this stay memory-mapped (read-only) instead of being read into memory.
 MAX_IN_MEMORY_BYTES = 2 << 30
@@ -40,37 +41,22 @@ def downloads_dir(name: str) -> Path:
     return cache_root() / "downloads" / name
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def atomic_path(path: Path) -> contextlib.AbstractContextManager[Path]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds.
 
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    try:
-        yield Path(temporary)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; cache files are plain data
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+    :func:`genood.io.atomic_path` (fsync'ed, the umask's mode) with the cache's ``.part`` suffix.
+    """
+    return _atomic_path(path, suffix=".part")
 
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     """``np.save`` through a temporary file."""
-    with atomic_path(path) as temporary, open(temporary, "wb") as f:
-        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+    save_npy_atomic(path, array)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(text)
+    """Write ``text`` through a temporary file."""
+    write_text_atomic(path, text)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

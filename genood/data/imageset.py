@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,30 @@ if TYPE_CHECKING:
     from genood.data.transforms import Preprocessing
 
 PATH_KINDS = ("npz", "imagefolder")
+
+
+def memory_budget() -> int:
+    """The most bytes one decoded array may take: half of the machine's physical memory."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (AttributeError, OSError, ValueError):  # not POSIX: no check
+        return 1 << 62
+
+
+def require_memory(nbytes: int, what: str) -> None:
+    """Refuse to decode ``what`` (``nbytes`` bytes) when it exceeds :func:`memory_budget`.
+
+    Raises:
+        DataFormatError: naming ``what``, its size and the budget.
+    """
+    from genood.data.errors import DataFormatError
+
+    budget = memory_budget()
+    if nbytes > budget:
+        raise DataFormatError(
+            f"{what} would take {nbytes / 2**30:.1f} GiB, more than half of this machine's "
+            f"memory ({budget / 2**30:.1f} GiB); use a smaller set or smaller images"
+        )
 
 
 @dataclass

@@ -98,13 +98,28 @@ def load(
 
 
 def fetch(name: str, data_dir: str | Path | None = None, progress: bool = True) -> list[Path]:
-    """Cache every split of a named data set; returns the cached files."""
+    """Cache every split of a named data set; returns the cached files.
+
+    Raises:
+        ValueError: ``name`` is a spec with a split (``mnist-10k:all``): fetch takes names.
+        DataNotFoundError: no source has a split (the hint says how to provide the files).
+    """
+    base, colon, _ = name.partition(":")
+    if colon and base.lower() not in ("npz", "imagefolder", "probe"):
+        raise ValueError(
+            f"genood data fetch takes data set names and caches every split: use {base!r}, "
+            f"not {name!r}"
+        )
     dataset = registry.get(name)
     paths: list[Path] = []
     for split in dataset.splits:
         entry = CacheEntry(dataset.name, split)
         if not entry.exists() or data_dir or os.environ.get("GENOOD_DATA"):
-            _, _, source = _resolve(dataset, split, data_dir, progress, limit=0)
+            try:
+                _, _, source = _resolve(dataset, split, data_dir, progress, limit=0)
+            except DataNotFoundError as error:
+                hint = dataset.fetch_hint(fetching=True)
+                raise DataNotFoundError(error.name, error.tried, hint) from None
             if progress:
                 print(f"{dataset.name}:{split}: cached from {source}", file=sys.stderr)
         paths += entry.paths
@@ -136,12 +151,19 @@ def list_datasets(data_dir: str | Path | None = None) -> list[dict[str, Any]]:
                 "counts": dict(dataset.counts),
                 "cached": len(cached) == len(entries),
                 "cached_splits": cached,
-                "size_bytes": sum(e.size_bytes() for e in entries)
-                + disk_usage(downloads_dir(name)),
+                "size_bytes": disk_size(name),
                 "in_data_dir": in_dir,
             }
         )
     return rows
+
+
+def disk_size(name: str) -> int:
+    """Bytes a named data set takes in the cache: decoded arrays of every split plus raw
+    downloads (what ``genood data list`` and ``genood data fetch`` both report)."""
+    dataset = registry.get(name)
+    entries = [CacheEntry(dataset.name, split) for split in dataset.splits]
+    return sum(e.size_bytes() for e in entries) + disk_usage(downloads_dir(dataset.name))
 
 
 # ----------------------------------------------------------------------------- internals

@@ -129,15 +129,25 @@ class Dataset:
         options = [" + ".join(layout.files) for layout in self.layouts if split in layout.splits]
         return " or ".join(options)
 
-    def fetch_hint(self) -> str:
-        """How to get this data set, for error messages."""
+    def fetch_hint(self, fetching: bool = False) -> str:
+        """How to get this data set, for error messages.
+
+        ``fetching``: the hint is for a failed ``genood data fetch``, which must not suggest
+        running itself again; it says where to put the files by hand instead.
+        """
         if self.manual:
             return self.manual
         files = sorted({f for layout in self.layouts for f in layout.files if f in self.sha256})
         shown = ", ".join(files[:4]) if files else self.looked_for(self.default_split)
+        where = f"(directly or in a {self.subfolders()[0]}/ subfolder)"
+        if fetching:
+            return (
+                f"get {shown} by hand, put them in a folder {where}, then run: genood data "
+                f"fetch {self.name} --data-dir FOLDER"
+            )
         return (
             f"fetch with: genood data fetch {self.name}, or put {shown} in --data-dir / "
-            f"GENOOD_DATA (directly or in a {self.subfolders()[0]}/ subfolder)"
+            f"GENOOD_DATA {where}"
         )
 
 

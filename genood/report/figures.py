@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from genood.analysis.training import curve_labels, eval_rows
+from genood.io import atomic_path
 
 DPI = 100
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -31,8 +32,8 @@ def _figure(width: float, height: float) -> Figure:
 
 def _save(figure: Figure, path: str | Path) -> Path:
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=DPI, format=out.suffix.lstrip(".") or "png")
+    with atomic_path(out) as temporary:
+        figure.savefig(temporary, dpi=DPI, format=out.suffix.lstrip(".") or "png")
     return out
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from genood.io import write_text_atomic
 from genood.report.analyses import analyses_section
 from genood.report.markup import duration, esc, fmt, table
 from genood.report.schema import validate_results
@@ -314,9 +315,7 @@ def render(run_dir: str | Path) -> Path:
         raise ValueError(f"{source} is not valid JSON: {error}") from error
     validate_results(results)
     out = run / "report.html"
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(page(results, run), encoding="utf-8")
-    tmp.replace(out)
+    write_text_atomic(out, page(results, run))
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from genood.io import atomic_path
 from genood.report.figures import FIGURES
 
 FIGURE_DIR = "figures"
@@ -71,8 +72,8 @@ def save_figure(run_dir: str | Path, key: str, kind: str, **inputs: Any) -> str:
     arrays: dict[str, np.ndarray] = {}
     meta = {"kind": kind, "path": relative, "inputs": _pack(inputs, arrays)}
     data = run / DATA_DIR / f"{key}.npz"
-    data.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(data, **arrays, **{_META: np.array(json.dumps(meta))})
+    with atomic_path(data) as temporary, open(temporary, "wb") as f:
+        np.savez_compressed(f, **arrays, **{_META: np.array(json.dumps(meta))})
     return relative
 
 

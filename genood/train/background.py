@@ -10,7 +10,6 @@ background term that dominates the raw likelihood. It is trained into ``RUN/back
 from __future__ import annotations
 
 import copy
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +42,12 @@ def fit_background(
     progress: bool = True,
     data_dir: str | Path | None = None,
     distributed: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train the background model of the run in ``run_dir`` into ``run_dir/background``."""
+    """Train the background model of the run in ``run_dir`` into ``run_dir/background``.
+
+    ``overwrite`` lets a start-over delete the background's results (see :func:`fit`).
+    """
     from genood.train.fit import fit
 
     run_dir = Path(run_dir)
@@ -53,7 +56,6 @@ def fit_background(
         raise FileNotFoundError(
             f"{run_dir} has no config.toml; train the main model first (genood train --out {run_dir})"
         )
-    with config_path.open("rb") as f:
-        main = cfg.from_dict(tomllib.load(f))
+    main = cfg.load(config_path)
     config = background_config(main, mutation_rate, steps, overrides)
-    return fit(config, run_dir / "background", resume, progress, data_dir, distributed)
+    return fit(config, run_dir / "background", resume, progress, data_dir, distributed, overwrite)

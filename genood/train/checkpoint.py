@@ -9,66 +9,32 @@ else, so a checkpoint from an untrusted source cannot run code.
 Writes are atomic: the dict goes to a temporary file in the same folder, which is flushed,
 fsync'ed and renamed over the target (``os.replace`` is atomic on POSIX and Windows), and the
 folder is fsync'ed so that the rename itself survives a power cut. A process killed at any
-moment leaves either the previous checkpoint or the new one, never a torn file.
+moment leaves either the previous checkpoint or the new one, never a torn file. Files get the
+mode ``0o666 & ~umask``, like any file the process opens. The recipe lives in :mod:`genood.io`;
+``write_text_atomic`` is re-exported here for the run folder's small files.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from genood.io import atomic_path, write_text_atomic
+
+__all__ = ["capture_rng", "load", "restore_rng", "save_atomic", "write_text_atomic"]
+
 FORMAT = "genood-checkpoint"
 VERSION = 1
 
 
 def save_atomic(state: dict[str, Any], path: str | Path) -> None:
-    """``torch.save(state)`` to ``path`` atomically (temp file, fsync, rename, fsync folder)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a small text file atomically (same recipe as :func:`save_atomic`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":  # Windows cannot open folders; its rename is durable enough
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """``torch.save(state)`` to ``path`` atomically, with the umask's mode (:mod:`genood.io`)."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as f:
+        torch.save(state, f)
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from genood.io import atomic_path
 from genood.models.base import LikelihoodModel
 from genood.train.batches import shard_range
 from genood.train.distributed import DistContext
@@ -88,5 +89,5 @@ def save_grid(images: np.ndarray, path: Path, columns: int = 0, padding: int = 2
         row, col = divmod(index, columns)
         top, left = padding + row * (height + padding), padding + col * (width + padding)
         grid[top : top + height, left : left + width] = image.transpose(1, 2, 0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid[..., 0] if channels == 1 else grid).save(path)
+    with atomic_path(path) as temporary:
+        Image.fromarray(grid[..., 0] if channels == 1 else grid).save(temporary, format="PNG")

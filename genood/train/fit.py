@@ -6,10 +6,17 @@ the optimiser must match (else the error lists the differences); everything else
 steps, learning rate, warm-up, precision, device, logging...) may change, and takes effect from
 the resumed step. A finished run (``done.json``) whose config asks for no more steps returns its
 final metrics at once, which makes pipelines that call ``fit`` idempotent.
+
+Starting over (``resume=False``, or a folder without a checkpoint) deletes the folder's
+checkpoint, metrics, samples and scores; when any of them holds results (a checkpoint,
+``done.json``, scores, samples, evaluations in ``metrics.jsonl``) that needs ``overwrite=True``,
+else the ``ValueError`` lists what would be lost. While ``fit`` runs, the main process holds the
+folder's lock (:mod:`genood.train.lock`): a second ``fit`` into the same folder fails at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from pathlib import Path
@@ -22,6 +29,7 @@ from genood import config as cfg
 from genood.train import checkpoint as ckpt
 from genood.train.batches import STREAM_MODEL, derive_seed
 from genood.train.distributed import DistContext, default_threads, init_distributed
+from genood.train.lock import RunLock
 from genood.train.loop import TrainData, Trainer
 from genood.train.precision import resolve_device, resolve_precision
 from genood.train.run import RunFolder, environment
@@ -50,6 +58,7 @@ def fit(
     progress: bool = True,
     data_dir: str | Path | None = None,
     distributed: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train ``config``'s model into ``run_dir``; returns the final metrics.
 
@@ -62,6 +71,7 @@ def fit(
         data_dir: data folder (overrides ``config.data.data_dir``).
         distributed: require torchrun's environment (DDP is also used whenever torchrun
             launched this process with more than one worker).
+        overwrite: allow starting over in a folder that holds results (see the module doc).
 
     Returns:
         ``step``, ``stopped`` (``steps``, ``time_budget`` or ``signal``), ``finished``,
@@ -69,7 +79,9 @@ def fit(
 
     Raises:
         NonFiniteError: after ``train.max_nonfinite`` non-finite steps in a row.
-        ValueError: for an invalid config or a checkpoint of an incompatible config.
+        ValueError: for an invalid config or a checkpoint of an incompatible config, or when
+            starting over would delete results and ``overwrite`` is not set.
+        RunLockedError: another process is writing to ``run_dir``.
     """
     config = copy.deepcopy(config)
     context = init_distributed(distributed, config.train.device)
@@ -78,12 +90,13 @@ def fit(
         if torch.cuda.is_available() and torch.cuda.is_initialized()
         else []
     )
+    lock = RunLock(run_dir) if context.is_main else contextlib.nullcontext()
     try:
         # Training re-seeds the global RNGs every step; the caller gets its own back.
-        with torch.random.fork_rng(devices=devices):
+        with lock, torch.random.fork_rng(devices=devices):
             numpy_state = np.random.get_state()
             try:
-                return _fit(config, Path(run_dir), resume, progress, data_dir, context)
+                return _fit(config, Path(run_dir), resume, progress, data_dir, context, overwrite)
             finally:
                 np.random.set_state(numpy_state)
     finally:
@@ -97,6 +110,7 @@ def _fit(
     progress: bool,
     data_dir: str | Path | None,
     context: DistContext,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     t = config.train
     if t.steps < 0:
@@ -123,7 +137,20 @@ def _fit(
         if done is not None and _finished(config, state):
             return done
     if state is None:
-        run.clear()  # --no-resume, or leftovers of a run killed before its first checkpoint
+        # --no-resume, or leftovers of a run killed before its first checkpoint
+        lost = run.results() if context.is_main else []
+        if lost and not overwrite:
+            why = (
+                "--no-resume starts over"
+                if not resume
+                else f"it has no checkpoint to resume from ({run.last_checkpoint})"
+            )
+            raise ValueError(
+                f"{run.root} holds results that starting over would delete ({why}): "
+                f"{', '.join(lost)}; add --overwrite to delete them, or train into another "
+                "folder with --out"
+            )
+        run.clear()
     elif context.is_main:
         run.done_path.unlink(missing_ok=True)  # more steps to go
     context.barrier()
@@ -194,8 +221,8 @@ def check_compatible(saved: cfg.RunConfig, new: cfg.RunConfig, where: Path) -> l
         details = "; ".join(f"{k}: {old_flat.get(k)!r} -> {new_flat.get(k)!r}" for k in blocking)
         raise ValueError(
             f"cannot resume {where}: it was trained with a different {', '.join(blocking)} "
-            f"({details}). Start over with --no-resume (deletes its checkpoints) or train into "
-            "another folder with --out"
+            f"({details}). Start over with --no-resume --overwrite (deletes its checkpoint and "
+            "results) or train into another folder with --out"
         )
     return [k for k in changed if k != "data.data_dir"]
 

@@ -84,10 +84,36 @@ class RunFolder:
         return self.last_checkpoint.is_file()
 
     def done(self) -> dict[str, Any] | None:
-        """The final metrics of a finished run, ``None`` while it is not finished."""
+        """The final metrics of a finished run, ``None`` while it is not finished.
+
+        Raises:
+            ValueError: ``done.json`` is not a JSON object (naming the file and the fix).
+        """
         if not self.done_path.is_file():
             return None
-        return json.loads(self.done_path.read_text())
+        return read_json_object(self.done_path, "delete it and run genood train again")
+
+    def results(self) -> list[str]:
+        """What :meth:`clear` would delete that is worth keeping, one phrase per item.
+
+        A checkpoint, ``done.json``, files in ``scores/`` or ``samples/``, and a
+        ``metrics.jsonl`` with evaluations or an end (train-loss lines alone, which a run killed
+        before its first checkpoint leaves, are not results).
+        """
+        found = []
+        if self.last_checkpoint.is_file():
+            found.append(str(self.last_checkpoint.relative_to(self.root)))
+        if self.done_path.is_file():
+            found.append(self.done_path.name)
+        for folder in (self.scores_dir, self.samples_dir):
+            count = sum(1 for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+            if count:
+                found.append(f"{folder.name}/ ({count} file{'s' * (count != 1)})")
+        events = [r.get("event") for r in read_metrics(self.metrics_path)]
+        evaluated = sum(1 for e in events if e in ("eval", "end"))
+        if evaluated:
+            found.append(f"{self.metrics_path.name} ({len(events)} events, {evaluated} eval/end)")
+        return found
 
     def clear(self) -> None:
         """Forget a previous run in this folder (``--no-resume``); ``background/`` is kept."""
@@ -131,13 +157,25 @@ class RunFolder:
         return read_metrics(self.metrics_path)
 
 
+def read_json_object(path: str | Path, fix: str) -> dict[str, Any]:
+    """A JSON object from ``path``; a corrupt file raises a ``ValueError`` naming it and ``fix``."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); {fix}") from error
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} should hold a JSON object, found {type(value).__name__}; {fix}")
+    return value
+
+
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """Parse a ``metrics.jsonl`` file (a torn last line from a killed process is skipped)."""
     path = Path(path)
     if not path.is_file():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:

