@@ -218,8 +218,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     Raises:
         FileNotFoundError: the file does not exist.
         ValueError: it is a folder, unreadable as UTF-8 TOML, or its values are invalid (the
-            message starts with the file's path).
-        TypeError: a value of the wrong type (the message starts with the file's path).
+            message starts with the file's path; with ``--set ...`` when an override is).
+        TypeError: a value of the wrong type (named the same way).
     """
     path = Path(path)
     if not path.exists():
@@ -236,9 +236,13 @@ def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
             f"{path} is not a valid TOML config ({error}); fix or replace it"
         ) from error
     try:
-        return from_dict(apply_overrides(values, overrides or []))
+        from_dict(values)
     except (ValueError, TypeError) as error:
         raise type(error)(f"{path}: {error}") from error
+    try:
+        return from_dict(apply_overrides(values, overrides or []))
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"--set {' '.join(overrides or [])}: {error}") from error
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

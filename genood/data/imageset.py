@@ -100,6 +100,8 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
         raise ValueError(
             f"a data spec must be a non-empty string like 'cifar10:test', got {spec!r}"
         )
+    if "\x00" in spec:
+        raise ValueError(f"spec {spec!r} contains a NUL character, which no name or path has")
     name, sep, rest = spec.strip().partition(":")
     if name.lower() in PATH_KINDS:
         if not rest:

@@ -231,6 +231,9 @@ def _resolve(
             tried.append(f"{label}: {error}")
             if progress and how is not None:
                 print(f"{dataset.name}:{split}: {label} failed: {error}", file=sys.stderr)
+    for folder in (downloads, downloads.parent):  # leave no empty folders behind
+        with contextlib.suppress(OSError):
+            folder.rmdir()
     raise DataNotFoundError(dataset.name, tried, dataset.fetch_hint())
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from genood.data.imageset import ImageSet
+from genood.data.imageset import ImageSet, require_memory
 
 COUNT = 2000
 DEFAULT_SHAPE = (1, 28, 28)
@@ -111,6 +111,7 @@ def load_probe(
     if kind not in GENERATORS:
         raise ValueError(f"unknown probe {kind!r}; known: {', '.join(KINDS)}")
     shape = _parse_shape(rest) if rest else DEFAULT_SHAPE
+    require_memory(COUNT * int(np.prod(shape)), f"probe:{kind} of shape {shape}")
     count = COUNT if limit is None else min(limit, COUNT)
     # Array draws depend on their size: draw the whole set so that a limit keeps its first
     # images (glyphs draw image by image, so a prefix is already the same).

@@ -67,12 +67,21 @@ class Preprocessing:
         return c, h, w
 
     def apply(self, images: np.ndarray) -> np.ndarray:
-        """Preprocess uint8 ``(N, C, H, W)`` images (a new array; the input is not modified)."""
+        """Preprocess uint8 ``(N, C, H, W)`` images (a new array; the input is not modified).
+
+        An output larger than :func:`~genood.data.imageset.memory_budget` is refused
+        (``DataFormatError``) before anything is allocated.
+        """
         if images.dtype != np.uint8 or images.ndim != 4:
             raise ValueError(
                 f"expected uint8 (N, C, H, W) images, got {images.dtype} {images.shape}"
             )
-        self.output_shape(images.shape[1:])  # validates before any work
+        c, h, w = self.output_shape(images.shape[1:])  # validates before any work
+        from genood.data.imageset import require_memory
+
+        require_memory(
+            len(images) * c * h * w, f"preprocessing {len(images)} images to {c}x{h}x{w}"
+        )
         out = images
         if self.channels and self.channels != out.shape[1]:
             out = to_gray(out) if self.channels == 1 else np.repeat(out, 3, axis=1)

@@ -110,3 +110,27 @@ def test_a_failed_fetch_does_not_suggest_itself(
     assert "sources tried, in order:" in err
     assert "fetch with: genood data fetch" not in err
     assert "then run: genood data fetch mnist-10k --data-dir FOLDER" in err
+
+
+def test_huge_outputs_are_refused_before_allocation(tmp_path: Path) -> None:
+    from genood.data import Preprocessing
+
+    with pytest.raises(DataFormatError, match=r"probe:noise of shape \(1, 99999, 99999\) would"):
+        load("probe:noise:1x99999x99999", progress=False)
+    images = np.zeros((2, 1, 4, 4), np.uint8)
+    with pytest.raises(DataFormatError, match=r"preprocessing 2 images to 1x1000000x1000000"):
+        Preprocessing(pad_to=10**6).apply(images)
+
+
+def test_a_spec_with_a_nul_character(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "show", "npz:a\x00b.npz", "--quiet"]) == 1
+    assert "contains a NUL character" in one_line_error(capsys)
+
+
+def test_a_failed_load_leaves_no_empty_cache_folders(tmp_path: Path) -> None:
+    from genood.data import DataNotFoundError
+    from genood.data.cache import cache_root
+
+    with pytest.raises(DataNotFoundError):
+        load("svhn:test", progress=False)
+    assert not (cache_root() / "downloads").exists()
