@@ -149,7 +149,7 @@ def test_corrupt_download_is_discarded_and_reported(tmp_path, monkeypatch):
         DataNotFoundError, match=r"t10k-images-idx3-ubyte.gz: sha256 .* differs from the published"
     ):
         load("mnist:test", progress=False)
-    assert not any(downloads_dir("mnist").iterdir())  # nothing half-written or unverified kept
+    assert not downloads_dir("mnist").exists()  # nothing half-written or unverified kept
 
 
 def test_interrupted_cache_write_leaves_no_entry(tmp_path, monkeypatch):
