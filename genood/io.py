@@ -22,6 +22,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,6 +81,24 @@ def save_npy_atomic(path: str | Path, array: np.ndarray) -> None:
     """``np.save`` (no pickles) to ``path`` atomically."""
     with atomic_path(path) as temporary, open(temporary, "wb") as f:
         np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> None:
+    """``np.savez`` of named arrays to ``path`` atomically."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps(..., default=json_default)``: numpy and torch scalars and arrays, paths.
+
+    Anything else is refused (a silent ``str()`` would hide a bug in what is written).
+    """
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars/arrays, tensors
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def _fsync_file(path: Path) -> None:

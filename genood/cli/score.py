@@ -16,7 +16,7 @@ def register(subparsers: Any) -> None:
         help="score a data set with a trained run (per-sample bits/dim and terms)",
         description="Write per-sample bits_per_dim, log_prob and the model's terms (log_pz, "
         "logdet for flows; nats) with the labels to RUN/scores/NAME-SPLIT.npz, and print a "
-        "summary. Images go through the run's recorded preprocessing; bin midpoints are used "
+        "summary. The model pass is kept in RUN/statistics, where `genood detect` finds it. Images go through the run's recorded preprocessing; bin midpoints are used "
         "(deterministic). Under torchrun the images are split across the processes.",
     )
     parser.add_argument("--run", type=Path, required=True, help="run folder of a trained model")
@@ -75,6 +75,7 @@ def dataset_spec(dataset: str, split: str | None) -> str:
 
 def run_score(args: argparse.Namespace) -> int:
     """Handler of ``genood score``."""
+    from genood.ood import Statistics
     from genood.train import format_summary, load_run
     from genood.train.distributed import init_distributed
     from genood.train.precision import resolve_device
@@ -109,6 +110,12 @@ def run_score(args: argparse.Namespace) -> int:
             preprocessing=preprocessing,
             progress=not args.no_progress,
             context=context,
+            store=Statistics(
+                None if args.no_save else Path(args.run) / "statistics",
+                args.batch_size,
+                args.precision,
+                progress=not args.no_progress,
+            ),
         )
     finally:
         context.close()

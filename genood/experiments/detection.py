@@ -13,12 +13,12 @@ in-distribution test set), ``PROBE_IMAGES`` each, at the in-distribution images'
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from genood.experiments.stages import RunContext, file_stem, log
+from genood.io import json_default, save_npz_atomic, write_text_atomic
 
 FIT_IMAGES = 2000
 CALIBRATION_FRACTION = 0.2
@@ -28,33 +28,29 @@ PROBE_IMAGES = 1000
 
 
 def build_detectors(
-    names: list[str], main: Any, background: Any | None, members: list[Any] | None
+    names: list[str], main: Any, background: Any | None, members: list[Any] | None, store: Any
 ) -> dict[str, Any]:
-    """Detector objects by score name (``genood.ood.evaluation.build_detector`` names, e.g.
-    ``complexity:jpegxl`` or ``complexity+typicality``); a score whose model or codec is missing
-    is skipped with a log line, so that every budget runs wherever genood installs."""
-    from genood.ood import ScoreCache, available_codecs
-    from genood.ood.evaluation import build_detector
+    """Detector objects by score spec (``complexity:jpegxl``, ``complexity+typicality``...); a
+    score whose model or codec is missing is skipped with a log line, so that every budget runs
+    wherever genood installs."""
+    from genood.ood import available_codecs, build
+    from genood.ood.registry import options
 
-    cache = ScoreCache()
     codecs = set(available_codecs())
     detectors: dict[str, Any] = {}
     for name in names:
-        missing = [
-            part.partition(":")[2]
-            for part in name.split("+")
-            if part.partition(":")[2] and part.partition(":")[2] not in codecs | {"none"}
-        ]
+        chosen = [options(part).get("codec") for part in name.split("+")]
+        missing = [c for c in chosen if c is not None and c not in codecs]
         if missing:
             log(
                 f"{name} skipped: codec {missing[0]} is not installed (pip install 'genood[codecs]')"
             )
             continue
         try:
-            detectors[name] = build_detector(
-                name, main, background=background, ensemble=members, cache=cache
+            detectors[name] = build(
+                name, main, background=background, ensemble=members, store=store
             )
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             if "needs" not in str(error):
                 raise
             log(f"{name} skipped: {error}")
@@ -65,33 +61,38 @@ def run_detection(
     ctx: RunContext, main: Any, background: Any | None, members: list[Any] | None
 ) -> dict[str, Any]:
     """Fit, calibrate and evaluate each detector; cached in ``detection/detection.json``."""
-    from genood.ood import metrics
+    from genood.ood import workflow
+    from genood.ood.statistics import subset
 
     out_dir = ctx.run_dir / "detection"
     path = out_dir / "detection.json"
     if path.exists():
         return json.loads(path.read_text())
     out_dir.mkdir(parents=True, exist_ok=True)
-    fit_images = ctx.sets[ctx.in_train][:FIT_IMAGES]
-    in_test = ctx.sets[ctx.in_test]
-    n_val = max(int(len(in_test) * CALIBRATION_FRACTION), 1)
-    val, eval_in = in_test[:n_val], in_test[n_val:]
+    detectors = build_detectors(ctx.budget.detectors, main, background, members, ctx.store)
     probes = probe_sets(ctx)
-    table: dict[str, Any] = {}
-    for name, detector in build_detectors(ctx.budget.detectors, main, background, members).items():
+    sets = {label: ctx.sets[label] for label in (ctx.in_train, ctx.in_test, *ctx.ood)}
+    stats = workflow.gather_sets(detectors, {**sets, **probes}, ctx.store)
+    n_fit = min(FIT_IMAGES, len(ctx.sets[ctx.in_train]))
+    n_test = len(ctx.sets[ctx.in_test])
+    n_val = max(int(n_test * CALIBRATION_FRACTION), 1)
+    for name in detectors:
         log(f"detector {name}")
-        detector.fit(fit_images).calibrate(val, target_fpr=TARGET_FPR)
-        in_scores = detector.score_samples(eval_in)
-        per_ood, per_probe = {}, {}
-        arrays = {"in": in_scores}
-        for label, images in {**{label: ctx.sets[label] for label in ctx.ood}, **probes}.items():
-            scores = detector.score_samples(images)
-            arrays[file_stem(label)] = scores
-            found = metrics.evaluate(in_scores, scores, threshold=detector.threshold_)
-            if label in probes:
-                per_probe[label] = {k: found[k] for k in ("auroc", "fpr95", "tpr")}
-            else:
-                per_ood[label] = found
+    results = workflow.evaluate(
+        detectors,
+        subset(stats[ctx.in_test], slice(n_val, None)),
+        {label: stats[label] for label in (*ctx.ood, *probes)},
+        fit=subset(stats[ctx.in_train], slice(0, n_fit)),
+        calibration=subset(stats[ctx.in_test], slice(0, n_val)),
+        target_fpr=TARGET_FPR,
+    )
+    table: dict[str, Any] = {}
+    for name in detectors:
+        per_ood = {label: results.per_set[label][name] for label in ctx.ood}
+        per_probe = {
+            label: {k: results.per_set[label][name][k] for k in ("auroc", "fpr95", "tpr")}
+            for label in probes
+        }
         headline = per_ood[ctx.headline_ood]
         table[name] = {
             **{k: headline[k] for k in ("auroc", "aupr_in", "aupr_out", "fpr95")},
@@ -100,15 +101,18 @@ def run_detection(
             "per_ood": per_ood,
             "probes": per_probe,
         }
-        np.savez(out_dir / f"{name}.npz", **arrays)
+        arrays = {"in": results.in_scores[name]}
+        for label, scores in results.out_scores.items():
+            arrays[file_stem(label)] = scores[name]
+        save_npz_atomic(out_dir / f"{name}.npz", **arrays)
     table["_protocol"] = {
         "positive_class": "ood",
-        "fit": f"{ctx.in_train} (first {len(fit_images)})",
+        "fit": f"{ctx.in_train} (first {n_fit})",
         "calibration": f"first {n_val} of {ctx.in_test} at target FPR {TARGET_FPR}",
-        "evaluation": f"remaining {len(eval_in)} of {ctx.in_test} vs each OOD set",
+        "evaluation": f"remaining {n_test - n_val} of {ctx.in_test} vs each OOD set",
         "probes": f"{', '.join(probes)}: {PROBE_IMAGES} generated images each, never tuned on",
     }
-    _write_json(path, table)
+    write_text_atomic(path, json.dumps(table, indent=2, default=json_default))
     return table
 
 
@@ -127,9 +131,3 @@ def probe_sets(ctx: RunContext) -> dict[str, np.ndarray]:
         sets[probe.spec] = ctx.preprocessing.apply(probe.images)
     sets[f"probe:inverted ({ctx.in_test})"] = ctx.preprocessing.apply(inverted.images)
     return sets
-
-
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, indent=2))
-    tmp.replace(path)

@@ -23,8 +23,9 @@ from genood.analysis import (
 )
 from genood.experiments import claims as verdicts
 from genood.experiments.spec import ALL_CLAIMS
-from genood.experiments.stages import RunContext, file_stem, log
+from genood.experiments.stages import RunContext, log
 from genood.models.scoring import score_images, term_arrays
+from genood.ood.statistics import read_named
 from genood.report.store import save_figure
 
 # The Hessian-based second-order predictions cost D double-backward passes: skip above this D.
@@ -254,13 +255,11 @@ def _asymmetry(
         reverse["datasets"][r_ood]["bpd_mean"],
         ctx.experiment.expect_phenomenon,
     )
-    reverse_scores = ctx.run_dir / "reverse" / "scores" / "main"
     series = {}
     for label in (r_in, r_ood):
-        path = reverse_scores / f"{file_stem(label)}.npz"
-        if path.exists():
-            with np.load(path) as data:
-                series[label] = data["bits_per_dim"]
+        stored = read_named(ctx.run_dir / "reverse" / "statistics", "main", label)
+        if stored is not None:
+            series[label] = stored["bits_per_dim"]
     if series:
         figures["asymmetry"] = save_figure(
             ctx.run_dir,

@@ -7,8 +7,9 @@ interrupted run resumes where it stopped:
    experiment's recorded preprocessing (``data/``, holdout splits as ``.npz``);
 2. models: train the main model, and at larger budgets the background model, ensemble members,
    a CV-Glow and the reverse experiment (``models/<name>/``, resumed from checkpoints);
-3. scores: per-sample bits/dim and terms for every set under every model (``scores/``);
-4. detection (``detection/``) and the analyses behind each claim;
+3. statistics: per-sample bits/dim and terms for every set under every model, computed once
+   and stored (``statistics/``, see :mod:`genood.ood.statistics`);
+4. detection (``detection/``) on those same statistics, and the analyses behind each claim;
 5. ``results.json``, the figures (``figures/``) and ``report.html``.
 """
 

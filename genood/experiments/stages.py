@@ -19,6 +19,7 @@ from genood import config as cfg
 from genood.data import load as load_data
 from genood.data.transforms import Preprocessing
 from genood.experiments.spec import BudgetSpec, DataSpec, Experiment
+from genood.io import json_default, save_npz_atomic, write_text_atomic
 
 
 def log(message: str) -> None:
@@ -56,6 +57,7 @@ class RunContext:
     ood_specs: dict[str, str] = field(default_factory=dict)
     missing_ood: dict[str, str] = field(default_factory=dict)
     data_spec: DataSpec | None = None
+    _store: Any = field(default=None, repr=False)
 
     # --------------------------------------------------------------------------- data
     @property
@@ -118,9 +120,7 @@ class RunContext:
             order = np.random.default_rng(12345).permutation(len(full.images))
             test_idx, train_idx = order[: d.holdout], order[d.holdout :]
             for path, idx in ((train_path, train_idx), (test_path, test_idx)):
-                tmp = path.with_suffix(".tmp.npz")  # written whole, then renamed: never half a file
-                np.savez(tmp, images=full.images[idx], labels=full.labels[idx])
-                tmp.replace(path)
+                save_npz_atomic(path, images=full.images[idx], labels=full.labels[idx])
         return f"npz:{train_path}", f"npz:{test_path}"
 
     def _add(self, label: str | None, spec: str, limit: int | None) -> str:
@@ -138,6 +138,7 @@ class RunContext:
     def train(self, name: str, config: cfg.RunConfig) -> Any:
         """Train (or resume, or reuse) the model ``name`` and return it in eval mode."""
         from genood.train import fit, load_run
+        from genood.train.precision import resolve_device
 
         if self.device != "auto":
             config.train.device = self.device
@@ -145,57 +146,34 @@ class RunContext:
         run = self.model_dir(name)
         log(f"model {name}: {config.model.name} {config.model.hparams}, {config.train.steps} steps")
         fit(config, run, resume=True, progress=self.progress, data_dir=self.data_dir)
-        return load_run(run, device=_device(self.device)).model
+        return load_run(run, device=resolve_device(self.device)).model
 
     # --------------------------------------------------------------------------- scores
     def score_all(self, name: str, model: Any) -> dict[str, dict[str, np.ndarray]]:
         """Per-sample scores of every set under model ``name`` (cached npz per set)."""
         return {label: self.score(name, model, label) for label in self.sets}
 
-    def score(self, name: str, model: Any, label: str) -> dict[str, np.ndarray]:
-        from genood.models.scoring import score_images
+    @property
+    def store(self) -> Any:
+        """The run's statistics store (``statistics/``): each set through each model once."""
+        if self._store is None:
+            from genood.ood import Statistics
 
-        path = self.run_dir / "scores" / name / f"{file_stem(label)}.npz"
-        if path.exists():
-            with np.load(path) as cached:
-                return {k: cached[k] for k in cached.files}
-        result = score_images(
-            model, self.sets[label], progress=self.progress, desc=f"scoring {label} ({name})"
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **result, labels=self.labels[label])
-        tmp.replace(path)
-        return result
+            self._store = Statistics(self.run_dir / "statistics", progress=self.progress)
+        return self._store
+
+    def score(self, name: str, model: Any, label: str) -> dict[str, np.ndarray]:
+        """bits/dim, log p and every term of set ``label`` under model ``name`` (stored)."""
+        return self.store.model_pass(model, self.sets[label], name=label, prefix=name)
 
     # --------------------------------------------------------------------------- report
     def write_report(self, results: dict) -> Path:
         from genood.report import render
 
         path = self.run_dir / "results.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(results, indent=2, default=_json_default))
-        tmp.replace(path)
+        write_text_atomic(path, json.dumps(results, indent=2, default=json_default))
         return render(self.run_dir)
 
 
 def file_stem(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in label)
-
-
-def _device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")

@@ -1,28 +1,22 @@
 """Out-of-distribution detection with likelihood models.
 
 One class per score, all sharing :class:`~genood.ood.base.Detector`'s API (``fit``,
-``score_samples``, ``calibrate``, ``predict``, ``save``/``load``); **higher score = more
-anomalous** for every one of them::
+``decision_function``, ``calibrate``, ``predict``, ``get_params``, ``save``/``load``);
+**higher score = more anomalous** for every one of them, and OOD is the positive class::
 
-    from genood.ood import LikelihoodRatio, metrics
-    detector = LikelihoodRatio(model, background).fit(held_out).calibrate(val, target_fpr=0.05)
+    import genood.ood as ood
+    detector = ood.build("complexity+typicality", model)      # or ood.InputComplexity(model)
+    detector.fit(held_out).calibrate(val, target_fpr=0.05)
     reject = detector.predict(images)
-    metrics.auroc(detector.score_samples(in_test), detector.score_samples(ood_test))
+    ood.metrics.auroc(detector.decision_function(in_test), detector.decision_function(ood_test))
 
-* :class:`Likelihood`: bits/dim (Bishop 1994).
-* :class:`Typicality`: distance to the typical bits/dim, single inputs and batches
-  (Nalisnick et al. 2019b).
-* :class:`LikelihoodRatio`: against a background model of mutated inputs (Ren et al. 2019).
-* :class:`InputComplexity`: bits/dim minus a lossless codec's (Serra et al. 2020).
-* :class:`WAIC`: ensemble mean minus variance of the log-likelihood (Choi et al. 2018).
-* :class:`Combined`: flags an input extreme on *any* of several scores (robust z-scores),
-  e.g. ``Combined([InputComplexity(model), Typicality(model)])``.
-* :class:`HierarchicalLLR`: ELBO minus the L^{>k} bound of a hierarchical VAE
-  (Havtorn et al. 2021).
-* :class:`DensityOfStates`: how typical the *vector* of the model's terms and the input's
-  compressed length is, a joint density estimate (Morningstar et al. 2021).
-* :class:`GuardedClassifier`: a classifier that answers ``-1`` for rejected inputs, and
-  :class:`Classifier`, a small CNN to guard.
+``ood.available()`` lists the scores; ``ood.build(spec, model, background=..., ensemble=...)``
+builds one from its spec (``llr:2:mode``, ``dos:png``, ``a+b``). Detectors read the statistics
+layer (:mod:`genood.ood.statistics`), which runs each model once per image set; the workflow
+(:mod:`genood.ood.workflow`) fits, calibrates and evaluates several at once.
+
+A new score is one file in this package (a :class:`Detector` subclass with a ``name``) plus
+its import line below (importing the file registers the score).
 """
 
 from genood.ood import metrics
@@ -31,10 +25,7 @@ from genood.ood.base import (
     Detection,
     Detector,
     NotFittedError,
-    ScoreCache,
     conformal_threshold,
-    detector_types,
-    validate_images,
 )
 from genood.ood.classifier import Classifier, SmallCNN
 from genood.ood.combine import Combined
@@ -44,7 +35,10 @@ from genood.ood.guard import REJECT, GuardDecision, GuardedClassifier, Rejection
 from genood.ood.likelihood import Likelihood
 from genood.ood.llr import HierarchicalLLR
 from genood.ood.ratio import LikelihoodRatio, check_same_architecture, mutate
+from genood.ood.registry import available, build, detector_types, parse
+from genood.ood.statistics import Statistics
 from genood.ood.typicality import Typicality
+from genood.ood.validation import fingerprint, validate_images
 from genood.ood.waic import WAIC
 
 load = Detector.load
@@ -66,16 +60,20 @@ __all__ = [
     "LikelihoodRatio",
     "NotFittedError",
     "Rejection",
-    "ScoreCache",
     "SmallCNN",
+    "Statistics",
     "Typicality",
+    "available",
     "available_codecs",
+    "build",
     "check_same_architecture",
     "compressed_bits",
     "conformal_threshold",
     "detector_types",
+    "fingerprint",
     "load",
     "metrics",
     "mutate",
+    "parse",
     "validate_images",
 ]

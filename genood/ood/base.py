@@ -1,17 +1,27 @@
 """The detector contract every OOD score in :mod:`genood.ood` follows.
 
 A detector turns a likelihood model (or several) into a per-image *score* where **higher means
-more anomalous**, for every detector, whatever the underlying quantity. The API is the
-scikit-learn / PyOD one:
+more anomalous**, for every detector, whatever the underlying quantity. The names are PyOD's
+and scikit-learn's:
 
-* ``fit(train_images)``: learn what the score needs from in-distribution data (a typical value,
-  say). Use held-out training images the model was not trained on.
-* ``score_samples(images)``: ``(N,)`` float64 scores, higher = more anomalous.
-* ``calibrate(val_images, target_fpr)``: set the rejection threshold from held-out
-  in-distribution images, a *different* split from the one given to ``fit``.
-* ``predict(images)``: boolean "reject" per image (score above the threshold).
+* ``fit(X)``: learn what the score needs from in-distribution data (a typical value, say). Use
+  held-out training images the model was not trained on.
+* ``decision_function(X)``: ``(N,)`` float64 scores, higher = more anomalous (PyOD's meaning).
+  ``score_samples`` is its deprecated alias (scikit-learn's ``score_samples`` has the opposite
+  sign, so the name goes).
+* ``calibrate(X, target_fpr)``: set the rejection threshold from held-out in-distribution
+  images, a *different* split from the one given to ``fit``.
+* ``predict(X)``: boolean "reject" per image (score above the threshold).
+* ``get_params()``: the constructor's arguments, read from ``__init__`` as scikit-learn does.
 * ``save(path)`` / ``load(path, model=...)``: the fitted state as JSON (+ ``.npz``); the
-  likelihood models themselves live in their run folders and are passed back in on load.
+  likelihood models themselves live in their run folders and are passed back in on load, and
+  their weights must match the fingerprint saved with the detector.
+
+``X`` is either uint8 images ``(N, C, H, W)`` in the model's shape (validated, never rescaled)
+or a statistics dictionary from :meth:`Detector.statistics` /
+:class:`~genood.ood.statistics.Statistics` (``"model/bits_per_dim" -> (N,)`` ...): detectors
+compute on those arrays only, so a workflow computes each model pass once and slices it, and
+tests can feed synthetic arrays.
 
 Calibration is split-conformal (Vovk et al. 2005; Angelopoulos & Bates 2021): with ``n``
 calibration scores and target rate ``alpha`` the threshold is the ``k``-th smallest score,
@@ -20,103 +30,49 @@ calibration set, ``P(score > threshold) <= alpha``, and at most ``alpha * n`` ca
 are themselves rejected. The same calibration scores give conformal p-values,
 ``p(x) = (1 + #{s_i >= s(x)}) / (n + 1)``.
 
-Inputs are validated, never rescaled: uint8 ``(N, C, H, W)`` in the model's image shape.
+A new score is a subclass that sets ``name``, ``summary``, ``grammar``, ``unit`` and ``needs``,
+and implements :meth:`~Detector.requirements` and :meth:`~Detector._score` (and ``_fit`` /
+``_state`` / ``_set_state`` when it learns something); :mod:`genood.ood.registry` picks it up.
 """
 
 from __future__ import annotations
 
-import hashlib
+import inspect
 import json
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import torch
 
+from genood.io import save_npz_atomic, write_text_atomic
 from genood.models.base import LikelihoodModel
+from genood.ood import registry
+from genood.ood.statistics import Requirement, Statistics, Stats, count
+from genood.ood.validation import fingerprint, validate_images
 
 SCORE_CONVENTION = "higher = more anomalous"
 FORMAT_VERSION = 1
 CONFIG_FILE = "detector.json"
 ARRAYS_FILE = "arrays.npz"
+# Constructor arguments that are resources of this process, not settings of the detector.
+RUNTIME_PARAMS = ("store",)
+
+__all__ = [
+    "SCORE_CONVENTION",
+    "Detection",
+    "Detector",
+    "NotFittedError",
+    "conformal_threshold",
+    "fingerprint",
+    "validate_images",
+]
 
 
 class NotFittedError(RuntimeError):
     """A detector was used before ``fit`` (or ``predict`` before ``calibrate``)."""
-
-
-# ----------------------------------------------------------------------------- validation
-def validate_images(images: Any, image_shape: tuple[int, int, int], who: str) -> np.ndarray:
-    """Return ``images`` as a uint8 ``(N, C, H, W)`` numpy array, or raise a clear error.
-
-    Accepts numpy arrays and torch tensors. Nothing is rescaled or cast: a float array is an
-    error (with its value range, and a note when it holds NaN), so are other integer types, a
-    single image without its batch axis, channels-last layouts and empty batches.
-    """
-    if isinstance(images, torch.Tensor):
-        images = images.detach().cpu().numpy()
-    if not isinstance(images, np.ndarray):
-        raise TypeError(
-            f"{who} expects a uint8 numpy array (N, C, H, W), got {type(images).__name__}"
-        )
-    expected = f"(N, {', '.join(map(str, image_shape))})"
-    if images.dtype != np.uint8:
-        if images.size and np.issubdtype(images.dtype, np.floating):
-            nan = int(np.isnan(images).sum())
-            finite = images[np.isfinite(images)]
-            span = f"[{finite.min():g}, {finite.max():g}]" if finite.size else "none finite"
-            detail = f"values {span}" + (f", {nan} NaN" if nan else "")
-            raise TypeError(
-                f"{who} expects uint8 images with values 0..255, got {images.dtype} ({detail}); "
-                "nothing is rescaled silently: if your floats are in [0, 1] convert with "
-                "(x * 255).round().astype(np.uint8)"
-            )
-        if images.size and np.issubdtype(images.dtype, np.integer):
-            raise TypeError(
-                f"{who} expects uint8 images with values 0..255, got {images.dtype} "
-                f"(values [{images.min()}, {images.max()}]); convert explicitly with "
-                "images.astype(np.uint8) if they are 8-bit"
-            )
-        raise TypeError(f"{who} expects uint8 images with values 0..255, got {images.dtype}")
-    if images.ndim == 3 and tuple(images.shape) == tuple(image_shape):
-        raise ValueError(
-            f"{who} expects a batch {expected}, got a single image {images.shape}; use images[None]"
-        )
-    channels_last = (*image_shape[1:], image_shape[0])
-    # channels-last is recognisable only when C differs from H
-    if images.ndim == 4 and images.shape[1:] == channels_last and image_shape[0] != image_shape[1]:
-        raise ValueError(
-            f"{who} expects channels-first images {expected}, got {images.shape} "
-            "(channels last?); use images.transpose(0, 3, 1, 2)"
-        )
-    if images.ndim == 3 and image_shape[0] == 1 and tuple(images.shape[1:]) == image_shape[1:]:
-        raise ValueError(
-            f"{who} expects {expected}, got {images.shape} without a channel axis; "
-            "use images[:, None]"
-        )
-    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
-        raise ValueError(
-            f"{who} expects images of shape {expected}, got {images.shape}; pad, resize or "
-            "convert channels with genood.data.transforms the way the model's run did"
-        )
-    if images.shape[0] == 0:
-        raise ValueError(f"{who} got an empty batch (0 images)")
-    return images
-
-
-def fingerprint(model: torch.nn.Module) -> str:
-    """SHA-256 of a model's class and state dict, to tell a detector's model from another."""
-    digest = hashlib.sha256(type(model).__qualname__.encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(str(tuple(tensor.shape)).encode())
-        data = tensor.detach().cpu().contiguous()
-        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
-    return digest.hexdigest()
 
 
 def conformal_threshold(scores: np.ndarray, target_fpr: float) -> float:
@@ -142,65 +98,6 @@ def conformal_threshold(scores: np.ndarray, target_fpr: float) -> float:
     return float(np.sort(scores)[k - 1])
 
 
-# ----------------------------------------------------------------------------- scoring
-class ScoreCache:
-    """Memo of per-sample model scores, so that detectors sharing a model score a set once.
-
-    Keys are the model (by identity, kept alive here) and a digest of the image bytes; values
-    are :func:`~genood.models.scoring.score_images` results (bits/dim and every term). Lossless
-    codecs' lengths are memoised the same way, by codec name.
-    """
-
-    def __init__(self) -> None:
-        self._scores: dict[tuple[int, str], dict[str, np.ndarray]] = {}
-        self._models: dict[int, LikelihoodModel] = {}
-        self._codec_bits: dict[tuple[str, str], np.ndarray] = {}
-
-    def get(self, model: LikelihoodModel, images: np.ndarray) -> dict[str, np.ndarray] | None:
-        return self._scores.get((id(model), _digest(images)))
-
-    def put(
-        self, model: LikelihoodModel, images: np.ndarray, scores: dict[str, np.ndarray]
-    ) -> None:
-        self._models[id(model)] = model
-        self._scores[(id(model), _digest(images))] = scores
-
-    def codec_bits(
-        self, codec: str, images: np.ndarray, compute: Callable[[], np.ndarray]
-    ) -> np.ndarray:
-        """Compressed lengths of ``images`` with ``codec``, computed once by ``compute()``."""
-        key = (codec, _digest(images))
-        if key not in self._codec_bits:
-            self._codec_bits[key] = compute()
-        return self._codec_bits[key]
-
-
-def _digest(images: np.ndarray) -> str:
-    digest = hashlib.sha1(str(images.shape).encode())
-    digest.update(np.ascontiguousarray(images).data)
-    return digest.hexdigest()
-
-
-def model_scores(
-    model: LikelihoodModel,
-    images: np.ndarray,
-    batch_size: int = 256,
-    progress: bool = False,
-    cache: ScoreCache | None = None,
-    desc: str = "scoring",
-) -> dict[str, np.ndarray]:
-    """Deterministic (bin-midpoint) ``bits_per_dim``, ``log_prob`` and terms, float64 ``(N,)``."""
-    from genood.models.scoring import score_images
-
-    if cache is not None and (hit := cache.get(model, images)) is not None:
-        return hit
-    scores = score_images(model, images, batch_size=batch_size, progress=progress, desc=desc)
-    scores = {name: np.asarray(value, dtype=np.float64) for name, value in scores.items()}
-    if cache is not None:
-        cache.put(model, images, scores)
-    return scores
-
-
 @dataclass
 class Detection:
     """Scores and decisions of a calibrated detector on a batch.
@@ -221,28 +118,21 @@ class Detection:
 
 
 # ----------------------------------------------------------------------------- the base class
-_DETECTORS: dict[str, type[Detector]] = {}
-
-
-def register_detector(cls: type[Detector]) -> type[Detector]:
-    """Class decorator: make ``cls`` loadable by its ``name`` from a saved detector."""
-    _DETECTORS[cls.name] = cls
-    return cls
-
-
-def detector_types() -> dict[str, type[Detector]]:
-    """Every registered detector class by name."""
-    return dict(_DETECTORS)
-
-
 class Detector:
-    """Base class of OOD detectors: ``fit``, ``score_samples``, ``calibrate``, ``predict``.
+    """Base class of OOD detectors: ``fit``, ``decision_function``, ``calibrate``, ``predict``.
 
-    Subclasses set ``name``, ``unit``, ``model_names`` (the constructor arguments that are
-    likelihood models, passed back in on :meth:`load`), ``memorises_fit_images`` (its scores
-    on its own fitting images are biased, as a kernel density estimate's are), implement :meth:`_score` and, when they
-    learn something from in-distribution data, :meth:`_fit` with :meth:`_state` /
-    :meth:`_set_state` to persist it.
+    Class attributes a score sets:
+        name: its registry name (``likelihood``); a class without one is not registered.
+        summary: one line for ``genood detect --help`` and the README's table.
+        grammar: its spec with options (``complexity[:CODEC]``); default the name.
+        unit: the unit of the score.
+        needs: the constructor arguments that are likelihood models (``model``,
+            ``background``, ``ensemble``); they are passed back in on :meth:`load`.
+        listed: offered by :func:`genood.ood.available` (``False`` for the combination).
+        memorises_fit_images: its scores on its own fitting images are biased (a kernel
+            density estimate holds them).
+        model_family: the model family its ``model`` must be (``hvae``), ``None`` for any
+            likelihood model.
 
     Attributes:
         fitted_: ``fit`` has run.
@@ -251,20 +141,22 @@ class Detector:
         calibration_scores_: sorted calibration scores (they give conformal p-values).
     """
 
-    name: ClassVar[str] = "detector"
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    grammar: ClassVar[str] = ""
     unit: ClassVar[str] = "bits/dim"
-    model_names: ClassVar[tuple[str, ...]] = ("model",)
-    # True when scores on the fitting images are biased (a density estimate that holds them)
+    needs: ClassVar[tuple[str, ...]] = ("model",)
+    listed: ClassVar[bool] = True
     memorises_fit_images: ClassVar[bool] = False
+    model_family: ClassVar[str | None] = None
 
-    def __init__(
-        self, *, batch_size: int = 256, progress: bool = False, cache: ScoreCache | None = None
-    ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self.batch_size = batch_size
-        self.progress = progress
-        self.cache = cache
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and cls.name:
+            registry.register(cls)
+
+    def __init__(self, *, store: Statistics | None = None) -> None:
+        self.store = store if store is not None else Statistics()
         self.fitted_ = False
         self.n_fit_ = 0
         self.threshold_: float | None = None
@@ -272,29 +164,28 @@ class Detector:
         self.calibration_scores_: np.ndarray | None = None
 
     # ------------------------------------------------------------- to implement
-    @property
-    def label(self) -> str:
-        """How tables and rejection reasons name this score (default: :attr:`name`)."""
-        return self.name
+    @classmethod
+    def parse_options(cls, options: list[str], codec: str = "png") -> dict[str, Any]:
+        """Constructor keyword arguments of a spec's options (``llr:2:mode`` -> ``["2", "mode"]``).
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """``(C, H, W)`` of the images the detector takes (its model's)."""
-        return self.models()["model"].image_shape
+        The default takes no option. ``codec`` is the default codec of scores that use one.
+        """
+        if options:
+            raise ValueError(
+                f"{cls.name} takes no option, got {cls.name}:{':'.join(options)}"
+                + (f"; grammar: {cls.grammar}" if cls.grammar else "")
+            )
+        return {}
 
-    def models(self) -> dict[str, LikelihoodModel]:
-        """The likelihood models the score uses, by constructor argument name."""
-        return {name: getattr(self, name) for name in self.model_names}
-
-    def _fit(self, images: np.ndarray) -> None:
-        """Learn from in-distribution images (default: nothing to learn)."""
-
-    def _score(self, images: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+    def requirements(self) -> list[Requirement]:  # pragma: no cover - abstract
+        """The statistics the score reads (see :mod:`genood.ood.statistics`)."""
         raise NotImplementedError
 
-    def _config(self) -> dict[str, Any]:
-        """Constructor keyword arguments other than models (JSON-serialisable)."""
-        return {"batch_size": self.batch_size}
+    def _fit(self, stats: Stats) -> None:
+        """Learn from in-distribution statistics (default: nothing to learn)."""
+
+    def _score(self, stats: Stats) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Fitted state beyond the threshold: (JSON values, named arrays)."""
@@ -303,24 +194,94 @@ class Detector:
     def _set_state(self, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Restore what :meth:`_state` returned."""
 
+    # ------------------------------------------------------------- what it is
+    @property
+    def label(self) -> str:
+        """How tables and rejection reasons name this score (default: :attr:`name`)."""
+        return self.name
+
+    def models(self) -> dict[str, LikelihoodModel]:
+        """The likelihood models the score uses, by constructor argument name."""
+        return {name: getattr(self, name) for name in self.needs}
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of the images the detector takes (its models')."""
+        return next(iter(self.models().values())).image_shape
+
+    @property
+    def num_dims(self) -> int:
+        """``D``, the sub-pixels of one image."""
+        return int(np.prod(self.image_shape))
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """The constructor's parameters, in order (``self`` and ``*args`` excluded)."""
+        signature = inspect.signature(cls.__init__)
+        kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        return [
+            p.name
+            for p in signature.parameters.values()
+            if p.name != "self" and p.kind not in kinds
+        ]
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """The constructor's arguments and their values (scikit-learn's and PyOD's API).
+
+        With ``deep``, a combination also lists ``detectors__K__PARAM`` for its components.
+        """
+        params = {name: getattr(self, name) for name in self.param_names()}
+        if deep:
+            for k, detector in enumerate(getattr(self, "detectors", [])):
+                for key, value in detector.get_params(deep=True).items():
+                    params[f"detectors__{k}__{key}"] = value
+        return params
+
+    def settings(self) -> dict[str, Any]:
+        """:meth:`get_params` without the models and runtime resources: what ``save`` stores."""
+        skip = {*self.needs, *RUNTIME_PARAMS}
+        return {k: v for k, v in self.get_params().items() if k not in skip}
+
+    # ------------------------------------------------------------- statistics
+    def statistics(self, images: Any) -> Stats:
+        """The statistics this detector reads, for uint8 images (computed once per store)."""
+        checked = validate_images(images, self.image_shape, type(self).__name__)
+        return self.store.gather(self.requirements(), checked)
+
+    def _stats(self, X: Any) -> Stats:
+        """``X`` as statistics: a dictionary is taken as it is, images go through the store."""
+        if isinstance(X, dict):
+            count(X)
+            return X
+        return self.statistics(X)
+
+    def stat(self, stats: Stats, key: str) -> np.ndarray:
+        """One statistic, or an error that says which are there and how to get the others."""
+        if key not in stats:
+            have = ", ".join(sorted(stats)) or "none"
+            raise ValueError(
+                f"{self.label} needs the statistic {key!r}, not among those given ({have}); "
+                "gather them with detector.statistics(images) or genood.ood.Statistics"
+            )
+        return np.asarray(stats[key], dtype=np.float64)
+
     # ------------------------------------------------------------- the API
-    def fit(self, train_images: Any) -> Self:
-        """Learn what the score needs from in-distribution images (held out from training)."""
-        images = validate_images(train_images, self.image_shape, f"{type(self).__name__}.fit")
-        self._fit(images)
+    def fit(self, X: Any) -> Self:
+        """Learn what the score needs from in-distribution images or their statistics."""
+        stats = self._stats(X)
+        self._fit(stats)
         self.fitted_ = True
-        self.n_fit_ = len(images)
+        self.n_fit_ = count(stats)
         return self
 
-    def score_samples(self, images: Any) -> np.ndarray:
+    def decision_function(self, X: Any) -> np.ndarray:
         """Per-image anomaly scores, ``(N,)`` float64; **higher = more anomalous**.
 
         Non-finite scores (a model overflowing on a far-off input) come with a warning; NaN
         is returned as ``+inf``, the most anomalous value.
         """
-        self._require_fitted("score_samples")
-        checked = validate_images(images, self.image_shape, f"{type(self).__name__}")
-        scores = np.asarray(self._score(checked), dtype=np.float64)
+        self._require_fitted("decision_function")
+        scores = np.asarray(self._score(self._stats(X)), dtype=np.float64)
         bad = ~np.isfinite(scores)
         if bad.any():
             warnings.warn(
@@ -332,28 +293,38 @@ class Detector:
             scores = np.where(np.isnan(scores), np.inf, scores)
         return scores
 
-    def calibrate(self, val_images: Any, target_fpr: float = 0.05) -> Self:
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Deprecated alias of :meth:`decision_function` (higher = more anomalous)."""
+        warnings.warn(
+            "Detector.score_samples is deprecated and will be removed in the next release: "
+            "use decision_function (same values, higher = more anomalous)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.decision_function(X)
+
+    def calibrate(self, X: Any, target_fpr: float = 0.05) -> Self:
         """Set the threshold so that at most ``target_fpr`` of in-distribution inputs are rejected.
 
-        Use held-out in-distribution images not given to :meth:`fit`. See the module doc for
-        the split-conformal rule and its guarantee.
+        Use held-out in-distribution images (or their statistics) not given to :meth:`fit`.
+        See the module doc for the split-conformal rule and its guarantee.
         """
         self._require_fitted("calibrate")
-        scores = self.score_samples(val_images)
+        scores = self.decision_function(X)
         self.threshold_ = conformal_threshold(scores, target_fpr)
         self.target_fpr_ = float(target_fpr)
         self.calibration_scores_ = np.sort(scores)
         return self
 
-    def detect(self, images: Any) -> Detection:
+    def detect(self, X: Any) -> Detection:
         """Scores and reject decisions in one pass."""
         threshold = self._require_calibrated("detect")
-        scores = self.score_samples(images)
+        scores = self.decision_function(X)
         return Detection(self.label, scores, self.reject(scores), threshold)
 
-    def predict(self, images: Any) -> np.ndarray:
+    def predict(self, X: Any) -> np.ndarray:
         """Boolean ``(N,)``: ``True`` = reject as out-of-distribution."""
-        return self.detect(images).rejected
+        return self.detect(X).rejected
 
     def reject(self, scores: np.ndarray) -> np.ndarray:
         """Apply the calibrated threshold to precomputed scores (NaN is rejected)."""
@@ -382,7 +353,7 @@ class Detector:
             "type": self.name,
             "score_convention": SCORE_CONVENTION,
             "unit": self.unit,
-            "config": self._config(),
+            "config": jsonable(self.settings()),
             "state": {
                 **values,
                 "n_fit": self.n_fit_,
@@ -390,35 +361,44 @@ class Detector:
                 "target_fpr": self.target_fpr_,
             },
             "models": {
-                name: {**_jsonable(model.describe()), "fingerprint": fingerprint(model)}
+                name: {**jsonable(model.describe()), "fingerprint": fingerprint(model)}
                 for name, model in self.models().items()
             },
         }
         path.mkdir(parents=True, exist_ok=True)
-        (path / CONFIG_FILE).write_text(json.dumps(document, indent=2) + "\n")
-        np.savez(path / ARRAYS_FILE, **arrays)
+        write_text_atomic(path / CONFIG_FILE, json.dumps(document, indent=2) + "\n")
+        save_npz_atomic(path / ARRAYS_FILE, **arrays)
         return path
 
     @classmethod
     def load(
-        cls, path: str | Path, *, check_models: bool = True, **models: LikelihoodModel
+        cls,
+        path: str | Path,
+        *,
+        check_models: bool = True,
+        store: Statistics | None = None,
+        **models: Any,
     ) -> Detector:
         """Rebuild a saved detector around the models it was fitted with.
 
         Args:
             path: folder written by :meth:`save`.
             check_models: refuse models whose weights differ from the saved fingerprints.
+            store: where its statistics are computed (default: a fresh in-memory store).
             **models: the likelihood models by argument name (``model=``, ``background=``...).
         """
         path = Path(path)
         config_path = path / CONFIG_FILE
         if not config_path.exists():
             raise FileNotFoundError(f"{config_path} does not exist: not a saved genood detector")
-        document = json.loads(config_path.read_text())
+        try:
+            document = json.loads(config_path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{config_path} is not valid JSON ({error}): save it again") from error
         kind = document.get("type")
-        if kind not in _DETECTORS:
+        target = registry.detector_types().get(kind or "")
+        if target is None:
             raise ValueError(f"{config_path}: unknown detector type {kind!r}")
-        target = _DETECTORS[kind]
         if cls is not Detector and not issubclass(target, cls):
             raise TypeError(f"{config_path} holds a {kind!r} detector, not a {cls.name!r}")
         needed = list(document["models"])
@@ -426,7 +406,8 @@ class Detector:
         if missing:
             raise TypeError(f"loading a {kind!r} detector needs model argument(s) {missing}")
         chosen = {name: models[name] for name in needed}
-        detector = target._restore(path, document, chosen, check_models)
+        store = store if store is not None else Statistics()
+        detector = target._restore(path, document, chosen, check_models, store)
         if check_models:
             for name, model in detector.models().items():
                 saved = document["models"][name]["fingerprint"]
@@ -452,30 +433,16 @@ class Detector:
         cls,
         path: Path,
         document: dict[str, Any],
-        models: dict[str, LikelihoodModel],
+        models: dict[str, Any],
         check_models: bool,
+        store: Statistics,
     ) -> Detector:
         """A fresh, unfitted detector built from a saved document (state is set by ``load``)."""
-        return cls(**models, **document["config"])
+        known = set(cls.param_names())
+        config = {k: v for k, v in document["config"].items() if k in known}
+        return cls(**models, **config, store=store)
 
     # ------------------------------------------------------------- helpers
-    def _bits(self, model: LikelihoodModel, images: np.ndarray, desc: str) -> np.ndarray:
-        return self._scores(model, images, desc)["bits_per_dim"]
-
-    def _scores(
-        self, model: LikelihoodModel, images: np.ndarray, desc: str
-    ) -> dict[str, np.ndarray]:
-        return model_scores(model, images, self.batch_size, self.progress, self.cache, desc)
-
-    def _codec_bits(self, images: np.ndarray, codec: str, workers: int = 1) -> np.ndarray:
-        """``L(x)`` in bits per image with a lossless codec (memoised in the cache)."""
-        from genood.ood.complexity import compressed_bits
-
-        def compute() -> np.ndarray:
-            return compressed_bits(images, codec, workers, self.progress)
-
-        return compute() if self.cache is None else self.cache.codec_bits(codec, images, compute)
-
     def _require_fitted(self, what: str) -> None:
         if not self.fitted_:
             raise NotFittedError(
@@ -493,16 +460,17 @@ class Detector:
         return self.threshold_
 
     def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
         state = "calibrated" if self.threshold_ is not None else "fitted" if self.fitted_ else ""
-        return f"{type(self).__name__}({state})"
+        return f"{type(self).__name__}({params})" + (f" [{state}]" if state else "")
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Make ``describe()`` output JSON-safe (tuples to lists, other objects to strings)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)

@@ -30,42 +30,41 @@ from typing import Any
 import numpy as np
 
 from genood.models.base import LikelihoodModel
-from genood.ood.base import Detection, Detector, ScoreCache, register_detector, validate_images
+from genood.ood.base import Detection, Detector
+from genood.ood.statistics import Requirement, Statistics, Stats, subset
 
 MAD_TO_STD = 1.4826
 
 
-@register_detector
 class Combined(Detector):
     """``max_k`` of the components' robust z-scores (see the module doc).
 
     Args:
         detectors: two or more unfitted detectors over images of one shape.
+        store: where statistics are computed (default: the first component's store).
 
     Attributes:
         medians_, scales_: per component, measured on held-out in-distribution images.
     """
 
     name = "combined"
+    summary = "flag inputs extreme on any of its components (max of robust z-scores)"
+    grammar = "A+B"
     unit = "robust z-score (max over components)"
-    model_names = ()
+    needs = ()
+    listed = False
 
-    def __init__(
-        self,
-        detectors: Sequence[Detector],
-        *,
-        batch_size: int = 256,
-        progress: bool = False,
-        cache: ScoreCache | None = None,
-    ) -> None:
-        super().__init__(batch_size=batch_size, progress=progress, cache=cache)
+    def __init__(self, detectors: Sequence[Detector], *, store: Statistics | None = None) -> None:
         detectors = list(detectors)
         if len(detectors) < 2:
             raise ValueError(f"a combination needs at least 2 detectors, got {len(detectors)}")
+        super().__init__(store=store if store is not None else detectors[0].store)
         shapes = {tuple(d.image_shape) for d in detectors}
         if len(shapes) > 1:
             raise ValueError(f"the detectors take images of different shapes: {sorted(shapes)}")
         self.detectors = detectors
+        for detector in detectors:  # one store: each model pass is shared by the components
+            detector.store = self.store
         self.models()  # refuse two different models under one argument name now
         self.medians_: np.ndarray | None = None
         self.scales_: np.ndarray | None = None
@@ -92,13 +91,16 @@ class Combined(Detector):
     def memorises_fit_images(self) -> bool:  # type: ignore[override]
         return any(d.memorises_fit_images for d in self.detectors)
 
-    def _fit(self, images: np.ndarray) -> None:
-        if len(images) < 4:
-            raise ValueError(f"Combined.fit needs at least 4 images, got {len(images)}")
-        fitting, reference = images, images
+    def requirements(self) -> list[Requirement]:
+        return [r for detector in self.detectors for r in detector.requirements()]
+
+    def _fit(self, stats: Stats) -> None:
+        n = len(next(iter(stats.values())))
+        if n < 4:
+            raise ValueError(f"Combined.fit needs at least 4 images, got {n}")
+        fitting, reference = stats, stats
         if self.memorises_fit_images:
-            half = len(images) // 2
-            fitting, reference = images[:half], images[half:]
+            fitting, reference = subset(stats, slice(0, n // 2)), subset(stats, slice(n // 2, n))
         for detector in self.detectors:
             detector.fit(fitting)
         components = self.component_scores(reference)
@@ -111,29 +113,33 @@ class Combined(Detector):
                 raise ValueError(f"{self.detectors[k].name} is constant on the fitting images")
         self.medians_, self.scales_ = medians, scales
 
-    def component_scores(self, images: np.ndarray) -> np.ndarray:
+    def component_scores(self, X: Any) -> np.ndarray:
         """Every component's raw score, shape ``(K, N)``."""
-        return np.stack([detector.score_samples(images) for detector in self.detectors])
+        stats = self._stats(X)
+        return np.stack([detector.decision_function(stats) for detector in self.detectors])
 
-    def z_scores(self, images: Any) -> np.ndarray:
+    def z_scores(self, X: Any) -> np.ndarray:
         """Every component's robust z-score, shape ``(K, N)`` (which one drives a rejection)."""
         self._require_fitted("z_scores")
         assert self.medians_ is not None and self.scales_ is not None
-        components = self.component_scores(images)
+        components = self.component_scores(X)
         return (components - self.medians_[:, None]) / self.scales_[:, None]
 
-    def _score(self, images: np.ndarray) -> np.ndarray:
-        return self.z_scores(images).max(axis=0)
+    def _score(self, stats: Stats) -> np.ndarray:
+        return self.z_scores(stats).max(axis=0)
 
-    def detect(self, images: Any) -> Detection:
+    def detect(self, X: Any) -> Detection:
         """Scores, decisions and each component's z-score (which one drove a rejection)."""
         threshold = self._require_calibrated("detect")
-        z = self.z_scores(validate_images(images, self.image_shape, "Combined"))
+        z = self.z_scores(X)
         scores = z.max(axis=0)
         components = {d.name: z[k] for k, d in enumerate(self.detectors)}
         return Detection(self.label, scores, self.reject(scores), threshold, components)
 
     # ------------------------------------------------------------- persistence
+    def settings(self) -> dict[str, Any]:
+        return {"components": [d.name for d in self.detectors]}
+
     def save(self, path: str | Path) -> Path:
         """Write the combination and each component (``component-K/``) under ``path``."""
         path = super().save(path)
@@ -141,27 +147,21 @@ class Combined(Detector):
             detector.save(path / f"component-{k}")
         return path
 
-    def _config(self) -> dict[str, Any]:
-        return {
-            **super()._config(),
-            "components": [d.name for d in self.detectors],
-        }
-
     @classmethod
     def _restore(
         cls,
         path: Path,
         document: dict[str, Any],
-        models: dict[str, LikelihoodModel],
+        models: dict[str, Any],
         check_models: bool,
+        store: Statistics,
     ) -> Detector:
-        config = dict(document["config"])
-        names = config.pop("components")
+        names = document["config"]["components"]
         detectors = [
-            Detector.load(path / f"component-{k}", check_models=check_models, **models)
+            Detector.load(path / f"component-{k}", check_models=check_models, store=store, **models)
             for k in range(len(names))
         ]
-        return cls(detectors, **config)
+        return cls(detectors, store=store)
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         assert self.medians_ is not None and self.scales_ is not None

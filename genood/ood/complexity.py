@@ -32,7 +32,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from genood.models.base import LikelihoodModel
-from genood.ood.base import Detector, ScoreCache, register_detector
+from genood.ood.base import Detector
+from genood.ood.statistics import Requirement, Statistics, Stats, codec_length, model_pass
 
 Encoder = Callable[[np.ndarray], bytes]
 
@@ -73,6 +74,14 @@ CODECS: dict[str, Encoder] = {"png": _png, "jpegxl": _jpegxl, "webp": _webp, "jp
 _DECODERS = {"jpegxl": "jpegxl_decode", "webp": "webp_decode", "jpeg2000": "jpeg2k_decode"}
 
 
+def check_codec(codec: str) -> None:
+    """Raise unless ``codec`` is known and usable here (naming the pip extra when it is not)."""
+    if codec not in CODECS:
+        raise ValueError(f"unknown codec {codec!r}; known: {', '.join(sorted(CODECS))}")
+    if codec != "png":
+        _imagecodecs()  # fail now, with the pip extra, not at scoring time
+
+
 def available_codecs() -> list[str]:
     """Codec names usable here (``png`` always; the others when imagecodecs imports)."""
     try:
@@ -103,10 +112,7 @@ def compressed_bits(
         workers: threads (the codecs release the GIL).
         progress: show a tqdm bar.
     """
-    if codec not in CODECS:
-        raise ValueError(f"unknown codec {codec!r}; known: {', '.join(sorted(CODECS))}")
-    if codec != "png":
-        _imagecodecs()
+    check_codec(codec)
     encode = CODECS[codec]
 
     def length(image: np.ndarray) -> int:
@@ -135,40 +141,43 @@ def decode(data: bytes, codec: str) -> np.ndarray:
     return np.asarray(getattr(_imagecodecs(), _DECODERS[codec])(data))
 
 
-@register_detector
 class InputComplexity(Detector):
     """Score ``S(x) = bpd(x) - L(x) / D`` with ``L`` from a lossless ``codec``."""
 
     name = "complexity"
+    summary = (
+        "bits/dim minus a lossless codec's bits/dim (Serra et al. 2020); CODEC in "
+        + ", ".join(sorted(CODECS))
+    )
+    grammar = "complexity[:CODEC]"
     unit = "bits/dim"
 
     def __init__(
-        self,
-        model: LikelihoodModel,
-        codec: str = "png",
-        *,
-        workers: int = 1,
-        batch_size: int = 256,
-        progress: bool = False,
-        cache: ScoreCache | None = None,
+        self, model: LikelihoodModel, codec: str = "png", *, store: Statistics | None = None
     ) -> None:
-        super().__init__(batch_size=batch_size, progress=progress, cache=cache)
-        if codec not in CODECS:
-            raise ValueError(f"unknown codec {codec!r}; known: {', '.join(sorted(CODECS))}")
-        if codec != "png":
-            _imagecodecs()  # fail now, with the pip extra, not at scoring time
+        super().__init__(store=store)
+        check_codec(codec)
         _to_codec_layout(np.zeros(model.image_shape, dtype=np.uint8))
         self.model = model
         self.codec = codec
-        self.workers = workers
 
-    def complexity_bits_per_dim(self, images: np.ndarray) -> np.ndarray:
+    @classmethod
+    def parse_options(cls, options: list[str], codec: str = "png") -> dict[str, Any]:
+        if len(options) > 1:
+            raise ValueError(
+                f"complexity takes complexity:CODEC, got {':'.join([cls.name, *options])}"
+            )
+        chosen = options[0] if options else codec
+        if chosen not in CODECS:
+            raise ValueError(f"unknown codec {chosen!r}; known: {', '.join(sorted(CODECS))}")
+        return {"codec": chosen}
+
+    def requirements(self) -> list[Requirement]:
+        return [model_pass(self.model), codec_length(self.codec)]
+
+    def complexity_bits_per_dim(self, X: Any) -> np.ndarray:
         """``L(x) / D``, the codec's bits per sub-pixel of each image."""
-        return self._codec_bits(images, self.codec, self.workers) / self.model.num_dims
+        return self.stat(self._stats(X), f"codec/{self.codec}") / self.model.num_dims
 
-    def _score(self, images: np.ndarray) -> np.ndarray:
-        model_bits = self._bits(self.model, images, "complexity: model")
-        return model_bits - self.complexity_bits_per_dim(images)
-
-    def _config(self) -> dict[str, Any]:
-        return {**super()._config(), "codec": self.codec, "workers": self.workers}
+    def _score(self, stats: Stats) -> np.ndarray:
+        return self.stat(stats, "model/bits_per_dim") - self.complexity_bits_per_dim(stats)

@@ -32,12 +32,14 @@ import numpy as np
 from scipy.stats import gaussian_kde
 
 from genood.models.base import LikelihoodModel
-from genood.models.scoring import term_arrays
-from genood.ood.base import Detector, ScoreCache, register_detector
-from genood.ood.complexity import CODECS, _imagecodecs
+from genood.models.scoring import NOT_TERMS
+from genood.ood.base import Detector
+from genood.ood.complexity import CODECS, check_codec
+from genood.ood.statistics import Requirement, Statistics, Stats, codec_length, model_pass
+
+PARTS_CHOICES = ("auto", "parts", "terms")
 
 
-@register_detector
 class DensityOfStates(Detector):
     """Score ``-log q(T(x))``: a joint KDE over the model's terms (and ``L(x)/D`` with a codec).
 
@@ -45,8 +47,9 @@ class DensityOfStates(Detector):
         model: any genood likelihood model.
         codec: add Serra et al.'s complexity ``L(x)/D`` with this lossless codec; ``None``:
             the model's terms only.
-        parts: replace each term by its parts where the model gives them (per-level
-            distribution terms of a multi-scale flow); ``False``: the terms as they are.
+        parts: ``auto`` replaces each term by its parts where the model gives them (per-level
+            distribution terms of a multi-scale flow); ``parts`` requires parts and refuses a
+            model without them; ``terms`` uses the terms as they are.
         bandwidth: ``scott``, ``silverman`` or a scalar factor (see ``gaussian_kde``).
         max_fit: use at most this many fitting images (a seeded subset) for the estimate.
         seed: the subset's seed.
@@ -57,6 +60,12 @@ class DensityOfStates(Detector):
     """
 
     name = "dos"
+    summary = (
+        "-log density of the model's terms (a flow's log p(z) level by level, its log-det) and "
+        "the codec's bits/dim, a joint KDE (Morningstar et al. 2021); CODEC none: terms only; "
+        "VARIANT parts (require per-level parts) or terms (no per-level split)"
+    )
+    grammar = "dos[:CODEC[:VARIANT]]"
     unit = "nats (-log density of the statistics)"
     memorises_fit_images = True
 
@@ -65,21 +74,17 @@ class DensityOfStates(Detector):
         model: LikelihoodModel,
         codec: str | None = "png",
         *,
-        parts: bool = True,
+        parts: str = "auto",
         bandwidth: str | float = "scott",
         max_fit: int = 10000,
         seed: int = 0,
-        workers: int = 1,
-        batch_size: int = 256,
-        progress: bool = False,
-        cache: ScoreCache | None = None,
+        store: Statistics | None = None,
     ) -> None:
-        super().__init__(batch_size=batch_size, progress=progress, cache=cache)
+        super().__init__(store=store)
         if codec is not None:
-            if codec not in CODECS:
-                raise ValueError(f"unknown codec {codec!r}; known: {', '.join(sorted(CODECS))}")
-            if codec != "png":
-                _imagecodecs()
+            check_codec(codec)
+        if parts not in PARTS_CHOICES:
+            raise ValueError(f"parts must be one of {', '.join(PARTS_CHOICES)}, got {parts!r}")
         if isinstance(bandwidth, str) and bandwidth not in ("scott", "silverman"):
             raise ValueError(f"bandwidth must be scott, silverman or a number, got {bandwidth!r}")
         if max_fit < 2:
@@ -90,42 +95,68 @@ class DensityOfStates(Detector):
         self.bandwidth = bandwidth
         self.max_fit = max_fit
         self.seed = seed
-        self.workers = workers
         self.statistics_: list[str] = []
         self.dropped_: list[str] = []
         self.fit_statistics_: np.ndarray | None = None
         self._kde: gaussian_kde | None = None
 
-    def statistics(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """Every candidate statistic of ``images``, ``name -> (N,)``: the model's terms, their
-        parts (``<term>.<part>``) and, with a codec, ``codec_bits_per_dim``."""
-        scores = self._scores(self.model, images, "dos")
-        values = term_arrays(scores)
-        values = values or {"log_prob": scores["log_prob"]}
+    @classmethod
+    def parse_options(cls, options: list[str], codec: str = "png") -> dict[str, Any]:
+        if len(options) > 2 or (len(options) == 2 and options[1] not in PARTS_CHOICES[1:]):
+            raise ValueError(
+                f"dos takes dos:CODEC, dos:CODEC:parts or dos:CODEC:terms (CODEC none: no "
+                f"codec), got {':'.join([cls.name, *options])}"
+            )
+        chosen = (options[0] if options else "") or codec
+        if chosen != "none" and chosen not in CODECS:
+            raise ValueError(f"unknown codec {chosen!r}; known: none, {', '.join(sorted(CODECS))}")
+        variant = options[1] if len(options) == 2 else "auto"
+        return {"codec": None if chosen == "none" else chosen, "parts": variant}
+
+    def requirements(self) -> list[Requirement]:
+        needed: list[Requirement] = [model_pass(self.model)]
+        return needed + ([codec_length(self.codec)] if self.codec is not None else [])
+
+    def candidates(self, stats: Stats) -> dict[str, np.ndarray]:
+        """Every candidate statistic, ``name -> (N,)``: the model's terms, their parts
+        (``<term>.<part>``) and, with a codec, ``codec_bits_per_dim``."""
+        prefix = "model/"
+        values = {
+            key[len(prefix) :]: np.asarray(value, dtype=np.float64)
+            for key, value in stats.items()
+            if key.startswith(prefix) and key[len(prefix) :] not in NOT_TERMS
+        }
+        values = values or {"log_prob": self.stat(stats, "model/log_prob")}
         if self.codec is not None:
-            bits = self._codec_bits(images, self.codec, self.workers)
+            bits = self.stat(stats, f"codec/{self.codec}")
             values["codec_bits_per_dim"] = bits / self.model.num_dims
         return values
 
     def _chosen(self, names: list[str]) -> list[str]:
         """A term or its parts, never both: the parts sum to the term (a singular covariance)."""
         refined = {k.partition(".")[0] for k in names if "." in k}
-        if self.parts:
-            return [k for k in names if k not in refined]
-        return [k for k in names if "." not in k]
+        if self.parts == "parts" and not refined:
+            raise ValueError(
+                f"dos:{self.codec or 'none'}:parts needs per-level parts of the model's terms, and "
+                f"{type(self.model).__name__} gives none; use dos (its terms) instead"
+            )
+        if self.parts == "terms":
+            return [k for k in names if "." not in k]
+        return [k for k in names if k not in refined]
 
-    def _fit(self, images: np.ndarray) -> None:
-        if len(images) > self.max_fit:
-            keep = np.random.default_rng(self.seed).choice(len(images), self.max_fit, False)
-            images = images[np.sort(keep)]
-        values = self.statistics(images)
+    def _fit(self, stats: Stats) -> None:
+        n = len(next(iter(stats.values())))
+        if n > self.max_fit:
+            keep = np.sort(np.random.default_rng(self.seed).choice(n, self.max_fit, False))
+            stats = {key: value[keep] for key, value in stats.items()}
+        values = self.candidates(stats)
         names = self._chosen(list(values))
         kept = [k for k in names if np.std(values[k]) > 1e-9 * (1.0 + np.abs(values[k]).mean())]
         if not kept:
             raise ValueError("every statistic is constant on the fitting images: nothing to fit")
-        if len(images) <= len(kept):
+        if min(n, self.max_fit) <= len(kept):
             raise ValueError(
-                f"DoSE needs more fitting images than statistics ({len(kept)}), got {len(images)}"
+                f"DoSE needs more fitting images than statistics ({len(kept)}), got {n}"
             )
         self.statistics_ = kept
         self.dropped_ = [k for k in names if k not in kept]
@@ -136,9 +167,9 @@ class DensityOfStates(Detector):
         assert self.fit_statistics_ is not None
         self._kde = gaussian_kde(self.fit_statistics_.T, bw_method=self.bandwidth)
 
-    def _score(self, images: np.ndarray) -> np.ndarray:
+    def _score(self, stats: Stats) -> np.ndarray:
         assert self._kde is not None
-        values = self.statistics(images)
+        values = self.candidates(stats)
         missing = [k for k in self.statistics_ if k not in values]
         if missing:
             raise ValueError(f"the model no longer returns the statistics {missing}")
@@ -146,17 +177,6 @@ class DensityOfStates(Detector):
         return -self._kde.logpdf(points)
 
     # ------------------------------------------------------------- persistence
-    def _config(self) -> dict[str, Any]:
-        return {
-            **super()._config(),
-            "codec": self.codec,
-            "parts": self.parts,
-            "bandwidth": self.bandwidth,
-            "max_fit": self.max_fit,
-            "seed": self.seed,
-            "workers": self.workers,
-        }
-
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         assert self.fit_statistics_ is not None
         values = {"statistics": self.statistics_, "dropped": self.dropped_}

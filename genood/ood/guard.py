@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from genood.ood.base import Detector
+from genood.ood.statistics import Stats
 
 REJECT = -1
 
@@ -92,11 +93,18 @@ class GuardedClassifier:
         self.detector = detector
         self.detector_preprocessing = detector_preprocessing
 
-    def predict(self, images: Any) -> GuardDecision:
-        """Labels with ``-1`` for rejected inputs, and the reason for each rejection."""
-        detector_input = (
-            self.detector_preprocessing(images) if self.detector_preprocessing else images
-        )
+    def predict(self, images: Any, statistics: Stats | None = None) -> GuardDecision:
+        """Labels with ``-1`` for rejected inputs, and the reason for each rejection.
+
+        ``statistics``: the detector's statistics of the same images, when already computed
+        (:mod:`genood.ood.statistics`); the detector then runs no model.
+        """
+        if statistics is not None:
+            detector_input: Any = statistics
+        elif self.detector_preprocessing is not None:
+            detector_input = self.detector_preprocessing(images)
+        else:
+            detector_input = images
         detection = self.detector.detect(detector_input)
         predicted = np.asarray(self.classifier.predict(images), dtype=np.int64)
         if predicted.shape != detection.rejected.shape:
@@ -127,7 +135,14 @@ class GuardedClassifier:
             )
         return GuardDecision(labels, detection.rejected, predicted, detection.scores, reasons)
 
-    def report(self, in_images: Any, in_labels: Any, ood_images: Any) -> dict[str, Any]:
+    def report(
+        self,
+        in_images: Any,
+        in_labels: Any,
+        ood_images: Any,
+        in_statistics: Stats | None = None,
+        ood_statistics: Stats | None = None,
+    ) -> dict[str, Any]:
         """The gate's figures on labelled in-distribution images and on OOD images.
 
         Returns:
@@ -137,10 +152,10 @@ class GuardedClassifier:
             detector's name, threshold and target FPR.
         """
         truth = np.asarray(in_labels)
-        inside = self.predict(in_images)
+        inside = self.predict(in_images, in_statistics)
         if truth.shape != inside.labels.shape:
             raise ValueError(f"in_labels must have shape {inside.labels.shape}, got {truth.shape}")
-        outside = self.predict(ood_images)
+        outside = self.predict(ood_images, ood_statistics)
         accepted = ~inside.rejected
         correct = inside.predicted == truth
         return {

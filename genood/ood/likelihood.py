@@ -17,26 +17,23 @@ from __future__ import annotations
 import numpy as np
 
 from genood.models.base import LikelihoodModel
-from genood.ood.base import Detector, ScoreCache, register_detector
+from genood.ood.base import Detector
+from genood.ood.statistics import Requirement, Statistics, Stats, model_pass
 
 
-@register_detector
 class Likelihood(Detector):
     """Score = bits/dim under ``model`` (higher = less likely = more anomalous)."""
 
     name = "likelihood"
+    summary = "bits/dim under the model (Bishop 1994)"
     unit = "bits/dim"
 
-    def __init__(
-        self,
-        model: LikelihoodModel,
-        *,
-        batch_size: int = 256,
-        progress: bool = False,
-        cache: ScoreCache | None = None,
-    ) -> None:
-        super().__init__(batch_size=batch_size, progress=progress, cache=cache)
+    def __init__(self, model: LikelihoodModel, *, store: Statistics | None = None) -> None:
+        super().__init__(store=store)
         self.model = model
 
-    def _score(self, images: np.ndarray) -> np.ndarray:
-        return self._bits(self.model, images, "likelihood")
+    def requirements(self) -> list[Requirement]:
+        return [model_pass(self.model)]
+
+    def _score(self, stats: Stats) -> np.ndarray:
+        return self.stat(stats, "model/bits_per_dim")

@@ -16,15 +16,55 @@ fixed seed by default, so that scores are reproducible.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from genood.models.base import LikelihoodModel
-from genood.ood.base import Detector, ScoreCache, register_detector
+from genood.ood.base import Detector
+from genood.ood.statistics import Requirement, Statistics, Stats
 
 
-@register_detector
+@dataclass(frozen=True, eq=False)
+class HierarchicalBound(Requirement):
+    """``LLR^{>k}`` of every image under a hierarchical VAE, under ``llr/<key>``."""
+
+    k: int = 1
+    samples: int = 1
+    prior_mode: bool = False
+    seed: int | None = 0
+
+    @property
+    def key(self) -> str:
+        mode = ".mode" if self.prior_mode else ""
+        return f"k{self.k}.s{self.samples}{mode}.seed{self.seed}"
+
+    @property
+    def cacheable(self) -> bool:
+        return self.seed is not None
+
+    def compute(self, images: np.ndarray, settings: Statistics) -> Stats:
+        model = self.model
+        assert model is not None
+        model.eval()
+        devices = [model.device] if model.device.type == "cuda" else []
+        scores = []
+        with torch.random.fork_rng(devices=devices, enabled=self.seed is not None):
+            if self.seed is not None:
+                torch.manual_seed(self.seed)
+            starts = range(0, len(images), settings.batch_size)
+            with torch.inference_mode():
+                for start in tqdm(starts, desc=f"LLR>{self.k}", disable=not settings.progress):
+                    batch = torch.from_numpy(images[start : start + settings.batch_size])
+                    x = model.preprocess(batch, dequantize=False)
+                    llr = model.llr(x, self.k, self.samples, self.prior_mode)  # type: ignore[operator]
+                    scores.append(llr.double().cpu().numpy())
+        return {self.key: np.concatenate(scores)}
+
+
 class HierarchicalLLR(Detector):
     """Score ``LLR^{>k} = ELBO - L^{>k}`` in nats under a hierarchical VAE.
 
@@ -36,12 +76,19 @@ class HierarchicalLLR(Detector):
             default).
         prior_mode: use the conditional prior's mean instead of a sample for the ``k`` lowest
             latents (as the authors' code does).
-        seed: seed of the sampling while scoring (``None``: the global RNG, not reproducible).
-        batch_size, progress, cache: see :class:`~genood.ood.base.Detector`.
+        seed: seed of the sampling while scoring (``None``: the global RNG, not reproducible,
+            and never cached).
+        store: see :class:`~genood.ood.base.Detector`.
     """
 
     name = "llr"
+    summary = (
+        "ELBO minus the L^{>k} bound of a hierarchical VAE (Havtorn et al. 2021); K lowest "
+        "latents from the conditional prior (default 1), mode: its mean, as the authors' code"
+    )
+    grammar = "llr[:K[:mode]]"
     unit = "nats"
+    model_family = "hvae"
 
     def __init__(
         self,
@@ -51,14 +98,12 @@ class HierarchicalLLR(Detector):
         samples: int = 1,
         prior_mode: bool = False,
         seed: int | None = 0,
-        batch_size: int = 256,
-        progress: bool = False,
-        cache: ScoreCache | None = None,
+        store: Statistics | None = None,
     ) -> None:
-        super().__init__(batch_size=batch_size, progress=progress, cache=cache)
+        super().__init__(store=store)
         if not hasattr(model, "llr") or not hasattr(model, "num_latents"):
             raise TypeError(
-                f"HierarchicalLLR needs a hierarchical VAE (build('hvae', ...)), got "
+                f"the llr score needs a hierarchical VAE (model 'hvae'), got "
                 f"{type(model).__name__}, which has no L^{{>k}} bounds"
             )
         layers = int(model.num_latents)  # type: ignore[attr-defined]
@@ -72,28 +117,24 @@ class HierarchicalLLR(Detector):
         self.prior_mode = prior_mode
         self.seed = seed
 
-    def _config(self) -> dict[str, object]:
-        return {
-            "batch_size": self.batch_size,
-            "k": self.k,
-            "samples": self.samples,
-            "prior_mode": self.prior_mode,
-            "seed": self.seed,
-        }
+    @classmethod
+    def parse_options(cls, options: list[str], codec: str = "png") -> dict[str, Any]:
+        k = options[0] if options else "1"
+        variant = options[1] if len(options) > 1 else ""
+        if len(options) > 2 or not k.isdigit() or int(k) < 1 or variant not in ("", "mode"):
+            raise ValueError(
+                "llr takes llr:K or llr:K:mode with a number of latents K >= 1, got "
+                + ":".join([cls.name, *options])
+            )
+        return {"k": int(k), "prior_mode": variant == "mode"}
 
-    def _score(self, images: np.ndarray) -> np.ndarray:
-        model = self.model
-        model.eval()
-        devices = [model.device] if model.device.type == "cuda" else []
-        scores = []
-        with torch.random.fork_rng(devices=devices, enabled=self.seed is not None):
-            if self.seed is not None:
-                torch.manual_seed(self.seed)
-            starts = range(0, len(images), self.batch_size)
-            with torch.inference_mode():
-                for start in tqdm(starts, desc=f"LLR>{self.k}", disable=not self.progress):
-                    batch = torch.from_numpy(images[start : start + self.batch_size])
-                    x = model.preprocess(batch, dequantize=False)
-                    llr = model.llr(x, self.k, self.samples, self.prior_mode)  # type: ignore[operator]
-                    scores.append(llr.double().cpu().numpy())
-        return np.concatenate(scores)
+    def _bound(self) -> HierarchicalBound:
+        return HierarchicalBound(
+            "llr", self.model, self.k, self.samples, self.prior_mode, self.seed
+        )
+
+    def requirements(self) -> list[Requirement]:
+        return [self._bound()]
+
+    def _score(self, stats: Stats) -> np.ndarray:
+        return self.stat(stats, f"llr/{self._bound().key}")

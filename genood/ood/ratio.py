@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from genood.models.base import LikelihoodModel
-from genood.ood.base import Detector, ScoreCache, register_detector
+from genood.ood.base import Detector
+from genood.ood.statistics import Requirement, Statistics, Stats, model_pass
 
 
 def mutate(
@@ -81,28 +82,32 @@ def _shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
     return {name: tuple(t.shape) for name, t in model.state_dict().items()}
 
 
-@register_detector
 class LikelihoodRatio(Detector):
     """Score = ``bpd(x) - bpd_0(x)``: minus the log-likelihood ratio per dimension, in bits."""
 
     name = "ratio"
+    summary = (
+        "bits/dim minus the background model's (Ren et al. 2019); the background is trained "
+        "on mutated inputs by `genood train-background`"
+    )
     unit = "bits/dim"
-    model_names = ("model", "background")
+    needs = ("model", "background")
 
     def __init__(
         self,
         model: LikelihoodModel,
         background: LikelihoodModel,
         *,
-        batch_size: int = 256,
-        progress: bool = False,
-        cache: ScoreCache | None = None,
+        store: Statistics | None = None,
     ) -> None:
-        super().__init__(batch_size=batch_size, progress=progress, cache=cache)
+        super().__init__(store=store)
         check_same_architecture(model, background)
         self.model = model
         self.background = background
 
-    def _score(self, images: np.ndarray) -> np.ndarray:
-        bits = self._bits(self.model, images, "ratio: model")
-        return bits - self._bits(self.background, images, "ratio: background")
+    def requirements(self) -> list[Requirement]:
+        return [model_pass(self.model), model_pass(self.background, "background")]
+
+    def _score(self, stats: Stats) -> np.ndarray:
+        bits = self.stat(stats, "model/bits_per_dim")
+        return bits - self.stat(stats, "background/bits_per_dim")

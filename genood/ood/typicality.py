@@ -26,16 +26,11 @@ from typing import Any, Self
 import numpy as np
 
 from genood.models.base import LikelihoodModel
-from genood.ood.base import (
-    Detector,
-    ScoreCache,
-    conformal_threshold,
-    register_detector,
-    validate_images,
-)
+from genood.ood.base import Detector, conformal_threshold
+from genood.ood.statistics import Requirement, Statistics, Stats, model_pass
+from genood.ood.validation import validate_images
 
 
-@register_detector
 class Typicality(Detector):
     """Score = ``|bpd(x) - h|``, ``h`` the mean bits/dim of held-out in-distribution images.
 
@@ -45,6 +40,7 @@ class Typicality(Detector):
     """
 
     name = "typicality"
+    summary = "|bits/dim - mean held-out bits/dim|, two-sided (Nalisnick et al. 2019b)"
     unit = "bits/dim"
 
     def __init__(
@@ -53,11 +49,9 @@ class Typicality(Detector):
         *,
         n_bootstrap: int = 10000,
         seed: int = 0,
-        batch_size: int = 256,
-        progress: bool = False,
-        cache: ScoreCache | None = None,
+        store: Statistics | None = None,
     ) -> None:
-        super().__init__(batch_size=batch_size, progress=progress, cache=cache)
+        super().__init__(store=store)
         if n_bootstrap < 1:
             raise ValueError(f"n_bootstrap must be positive, got {n_bootstrap}")
         self.model = model
@@ -66,12 +60,18 @@ class Typicality(Detector):
         self.typical_: float | None = None
         self.batch_thresholds_: dict[int, float] = {}
 
-    def _fit(self, images: np.ndarray) -> None:
-        self.typical_ = float(np.mean(self._bits(self.model, images, "typicality fit")))
+    def requirements(self) -> list[Requirement]:
+        return [model_pass(self.model)]
 
-    def _score(self, images: np.ndarray) -> np.ndarray:
+    def _fit(self, stats: Stats) -> None:
+        self.typical_ = float(np.mean(self.stat(stats, "model/bits_per_dim")))
+
+    def _score(self, stats: Stats) -> np.ndarray:
         assert self.typical_ is not None
-        return np.abs(self._bits(self.model, images, "typicality") - self.typical_)
+        return np.abs(self.stat(stats, "model/bits_per_dim") - self.typical_)
+
+    def _bits(self, images: np.ndarray) -> np.ndarray:
+        return self.stat(self.statistics(images), "model/bits_per_dim")
 
     # ------------------------------------------------------------- batches of M
     def score_batches(self, images: Any, batch_size_m: int) -> np.ndarray:
@@ -82,7 +82,7 @@ class Typicality(Detector):
         """
         self._require_fitted("score_batches")
         checked = self._check_batches(images, batch_size_m)
-        bits = self._bits(self.model, checked, "typicality")
+        bits = self._bits(checked)
         assert self.typical_ is not None
         return np.abs(bits.reshape(-1, batch_size_m).mean(axis=1) - self.typical_)
 
@@ -98,7 +98,7 @@ class Typicality(Detector):
         if batch_size_m < 1:
             raise ValueError(f"batch size M must be positive, got {batch_size_m}")
         images = validate_images(val_images, self.image_shape, "Typicality.calibrate_batches")
-        bits = self._bits(self.model, images, "typicality calibration")
+        bits = self._bits(images)
         rng = np.random.default_rng(self.seed)
         draws = rng.integers(0, len(bits), size=(self.n_bootstrap, batch_size_m))
         assert self.typical_ is not None
@@ -128,9 +128,6 @@ class Typicality(Detector):
         return checked
 
     # ------------------------------------------------------------- persistence
-    def _config(self) -> dict[str, Any]:
-        return {**super()._config(), "n_bootstrap": self.n_bootstrap, "seed": self.seed}
-
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         thresholds = {str(m): t for m, t in self.batch_thresholds_.items()}
         return {"typical": self.typical_, "batch_thresholds": thresholds}, {}

@@ -20,47 +20,51 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from genood.models.base import LikelihoodModel
 from genood.models.ensemble import Ensemble
-from genood.ood.base import Detector, ScoreCache, register_detector
+from genood.ood.base import Detector
+from genood.ood.statistics import Requirement, Statistics, Stats, model_pass
 
 
-@register_detector
 class WAIC(Detector):
     """Score ``-WAIC / (D log 2)`` over the members of an :class:`Ensemble` (``M >= 2``)."""
 
     name = "waic"
+    summary = (
+        "ensemble mean minus variance of the log-likelihood (Choi et al. 2018); the members "
+        "must be equally trained"
+    )
     unit = "bits/dim"
-    model_names = ("ensemble",)
+    needs = ("ensemble",)
 
     def __init__(
         self,
         ensemble: Ensemble | Sequence[LikelihoodModel],
         *,
-        batch_size: int = 256,
-        progress: bool = False,
-        cache: ScoreCache | None = None,
+        store: Statistics | None = None,
     ) -> None:
-        super().__init__(batch_size=batch_size, progress=progress, cache=cache)
+        super().__init__(store=store)
         self.ensemble = ensemble if isinstance(ensemble, Ensemble) else Ensemble(ensemble)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return self.ensemble.image_shape
 
-    def member_bits_per_dim(self, images: np.ndarray) -> np.ndarray:
-        """bits/dim of every member, shape ``(M, N)``."""
-        return np.stack(
-            [
-                self._bits(member, images, f"waic: member {m}")
-                for m, member in enumerate(self.ensemble.members)
-            ]
-        )
+    def requirements(self) -> list[Requirement]:
+        members = self.ensemble.members
+        return [model_pass(member, f"ensemble.{m}") for m, member in enumerate(members)]
 
-    def _score(self, images: np.ndarray) -> np.ndarray:
-        bits = self.member_bits_per_dim(images)
+    def member_bits_per_dim(self, X: Any) -> np.ndarray:
+        """bits/dim of every member, shape ``(M, N)``."""
+        stats = self._stats(X)
+        count = len(self.ensemble.members)
+        return np.stack([self.stat(stats, f"ensemble.{m}/bits_per_dim") for m in range(count)])
+
+    def _score(self, stats: Stats) -> np.ndarray:
+        bits = self.member_bits_per_dim(stats)
         nats_per_bit = self.ensemble.num_dims * math.log(2.0)
         return bits.mean(axis=0) + nats_per_bit * bits.var(axis=0)

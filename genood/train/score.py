@@ -200,12 +200,17 @@ def score_to_file(
     preprocessing: Any = None,
     progress: bool = True,
     context: DistContext | None = None,
+    store: Any = None,
 ) -> tuple[dict[str, np.ndarray], Path | None]:
     """:func:`score_dataset` that also returns the path written (``None`` when not saved).
 
     When it saves, the main process holds the run folder's lock (:mod:`genood.train.lock`)
     while it scores: a training into the same folder meanwhile fails at once, and so does this
     call while one runs.
+
+    ``store``: a :class:`genood.ood.Statistics` (anything with ``model_pass(model, images,
+    name)``) that computes the pass once per (model, image set) and keeps it, so that
+    ``genood detect`` on the same set reads it back; not used under torchrun.
     """
     if isinstance(run_dir_or_loaded, LoadedRun):
         loaded = run_dir_or_loaded
@@ -227,6 +232,7 @@ def score_to_file(
             preprocessing,
             progress,
             context,
+            store,
         )
 
 
@@ -241,6 +247,7 @@ def _score_to_file(
     preprocessing: Any,
     progress: bool,
     context: DistContext,
+    store: Any,
 ) -> tuple[dict[str, np.ndarray], Path | None]:
     model = loaded.model
     image_set = load_set(
@@ -255,14 +262,17 @@ def _score_to_file(
     from genood.models.scoring import score_images
 
     start, stop = shard_range(len(images), context.rank, context.world_size)
-    local = score_images(
-        model,
-        images[start:stop],
-        batch_size=batch_size,
-        precision=precision,
-        progress=progress and context.is_main,
-        desc=f"scoring {spec}",
-    )
+    if store is not None and not context.enabled:
+        local = store.model_pass(model, images, name=spec)
+    else:
+        local = score_images(
+            model,
+            images[start:stop],
+            batch_size=batch_size,
+            precision=precision,
+            progress=progress and context.is_main,
+            desc=f"scoring {spec}",
+        )
     if context.enabled:
         local = {
             key: context.gather_rows(torch.from_numpy(value).to(model.device), len(images))

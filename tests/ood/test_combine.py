@@ -26,8 +26,8 @@ def _combined(model) -> Combined:
 def test_score_is_the_max_robust_z_score(model, data) -> None:
     detector = _combined(model).fit(data["fit"])
     raw = [
-        InputComplexity(model, "png").fit(data["fit"]).score_samples(data["fit"]),
-        Typicality(model).fit(data["fit"]).score_samples(data["fit"]),
+        InputComplexity(model, "png").fit(data["fit"]).decision_function(data["fit"]),
+        Typicality(model).fit(data["fit"]).decision_function(data["fit"]),
     ]
     for k, scores in enumerate(raw):
         median = np.median(scores)
@@ -35,7 +35,7 @@ def test_score_is_the_max_robust_z_score(model, data) -> None:
         assert detector.scales_[k] == pytest.approx(1.4826 * np.median(np.abs(scores - median)))
     z = detector.z_scores(data["test"][:40])
     assert z.shape == (2, 40)
-    np.testing.assert_allclose(detector.score_samples(data["test"][:40]), z.max(axis=0))
+    np.testing.assert_allclose(detector.decision_function(data["test"][:40]), z.max(axis=0))
     assert detector.label == "complexity+typicality"
 
 
@@ -45,7 +45,7 @@ def test_a_memorising_component_is_standardised_on_other_images(model, data) -> 
     detector.fit(data["fit"])
     assert detector.detectors[1].n_fit_ == 250
     second_half = DensityOfStates(model, codec=None).fit(data["fit"][:250])
-    scores = second_half.score_samples(data["fit"][250:])
+    scores = second_half.decision_function(data["fit"][250:])
     assert detector.medians_[1] == pytest.approx(np.median(scores))
 
 
@@ -72,7 +72,9 @@ def test_save_load_and_rejection_reasons(model, background, data, tmp_path) -> N
     assert (tmp_path / "component-1" / "detector.json").is_file()
     loaded = Detector.load(tmp_path, model=model, background=background)
     batch = np.concatenate([data["test"][:100], data["noise"][:20]])
-    np.testing.assert_array_equal(loaded.score_samples(batch), detector.score_samples(batch))
+    np.testing.assert_array_equal(
+        loaded.decision_function(batch), detector.decision_function(batch)
+    )
     np.testing.assert_array_equal(loaded.predict(batch), detector.predict(batch))
     with pytest.raises(TypeError, match="background"):
         Detector.load(tmp_path, model=model)

@@ -62,9 +62,9 @@ def test_threads_give_the_same_lengths(data) -> None:
 def test_score_is_model_bits_minus_codec_bits(model, data, codec: str) -> None:
     detector = InputComplexity(model, codec=codec).fit(data["fit"])
     images = data["test"][:40]
-    model_bits = Likelihood(model).fit(data["fit"]).score_samples(images)
+    model_bits = Likelihood(model).fit(data["fit"]).decision_function(images)
     codec_bits = compressed_bits(images, codec) / 64  # D = 1 x 8 x 8
-    np.testing.assert_allclose(detector.score_samples(images), model_bits - codec_bits)
+    np.testing.assert_allclose(detector.decision_function(images), model_bits - codec_bits)
 
 
 def test_detects_and_meets_its_fpr(model, data) -> None:

@@ -17,7 +17,7 @@ from .conftest import SHAPE, check_detector, needs_imagecodecs
 def test_statistics_are_the_models_terms_and_the_codec(model, data) -> None:
     detector = DensityOfStates(model, codec="jpegxl").fit(data["fit"][:200])
     assert detector.statistics_ == ["log_pz", "codec_bits_per_dim"]
-    values = detector.statistics(data["test"][:20])
+    values = detector.candidates(detector.statistics(data["test"][:20]))
     expected = compressed_bits(data["test"][:20], "jpegxl") / 64
     np.testing.assert_allclose(values["codec_bits_per_dim"], expected)
     assert DensityOfStates(model, codec=None).fit(data["fit"]).statistics_ == ["log_pz"]
@@ -28,11 +28,11 @@ def test_statistics_are_the_models_terms_and_the_codec(model, data) -> None:
 @needs_imagecodecs
 def test_score_is_minus_the_log_density_of_the_statistics(model, data) -> None:
     detector = DensityOfStates(model, codec="jpegxl").fit(data["fit"][:200])
-    fit_values = detector.statistics(data["fit"][:200])
+    fit_values = detector.candidates(detector.statistics(data["fit"][:200]))
     kde = gaussian_kde(np.stack([fit_values["log_pz"], fit_values["codec_bits_per_dim"]]))
-    test_values = detector.statistics(data["test"][:30])
+    test_values = detector.candidates(detector.statistics(data["test"][:30]))
     expected = -kde.logpdf(np.stack([test_values["log_pz"], test_values["codec_bits_per_dim"]]))
-    np.testing.assert_allclose(detector.score_samples(data["test"][:30]), expected)
+    np.testing.assert_allclose(detector.decision_function(data["test"][:30]), expected)
 
 
 def test_detects_and_meets_its_fpr(model, data) -> None:
@@ -58,12 +58,12 @@ def test_flow_terms_and_a_constant_volume_term_is_dropped(data) -> None:
     detector = DensityOfStates(glow, codec=None).fit(data["fit"][:200])
     # the distribution term is replaced by its parts, one per level (they sum to it)
     assert detector.statistics_ == ["logdet", "log_pz.1", "log_pz.2"]
-    values = detector.statistics(data["test"][:10])
+    values = detector.candidates(detector.statistics(data["test"][:10]))
     np.testing.assert_allclose(values["log_pz.1"] + values["log_pz.2"], values["log_pz"])
-    terms_only = DensityOfStates(glow, codec=None, parts=False).fit(data["fit"][:200])
+    terms_only = DensityOfStates(glow, codec=None, parts="terms").fit(data["fit"][:200])
     assert terms_only.statistics_ == ["log_pz", "logdet"]
     cv_glow = build("cv-glow", image_shape=SHAPE, levels=2, steps=1, hidden=8).eval()
-    detector = DensityOfStates(cv_glow, codec=None, parts=False).fit(data["fit"][:200])
+    detector = DensityOfStates(cv_glow, codec=None, parts="terms").fit(data["fit"][:200])
     assert detector.statistics_ == ["log_pz"] and detector.dropped_ == ["logdet"]
 
 
@@ -77,11 +77,11 @@ def test_subsampling_and_argument_checks(model, data) -> None:
 
 
 def test_score_names_pick_codec_and_variant(model) -> None:
-    from genood.ood.evaluation import build_detector
+    from genood.ood import build
 
-    detector = build_detector("dos:none:terms", model)
-    assert detector.codec is None and detector.parts is False
-    detector = build_detector("dos", model, codec="png")
-    assert detector.codec == "png" and detector.parts is True
-    with pytest.raises(ValueError, match="unknown dos variant"):
-        build_detector("dos:png:levels", model)
+    detector = build("dos:none:terms", model)
+    assert detector.codec is None and detector.parts == "terms"
+    detector = build("dos", model, codec="png")
+    assert detector.codec == "png" and detector.parts == "auto"
+    with pytest.raises(ValueError, match="dos:CODEC:terms"):
+        build("dos:png:levels", model)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genood.ood import Likelihood
+from genood.ood import Likelihood, Statistics
 
 from .conftest import check_detector
 
 
 def test_score_is_the_models_bits_per_dim(model, data) -> None:
-    detector = Likelihood(model, batch_size=7).fit(data["fit"])
+    detector = Likelihood(model, store=Statistics(batch_size=7)).fit(data["fit"])
     expected = model.bits_per_dim(torch.from_numpy(data["test"][:50])).detach().double().numpy()
-    np.testing.assert_allclose(detector.score_samples(data["test"][:50]), expected, rtol=1e-5)
+    np.testing.assert_allclose(detector.decision_function(data["test"][:50]), expected, rtol=1e-5)
 
 
 def test_detects_noise_and_meets_its_fpr(model, data) -> None:

@@ -18,7 +18,7 @@ def test_typical_value_is_the_mean_held_out_bits_per_dim(model, data) -> None:
     bits = model.bits_per_dim(torch.from_numpy(data["fit"])).detach().double().numpy()
     assert detector.typical_ == pytest.approx(bits.mean())
     np.testing.assert_allclose(
-        detector.score_samples(data["fit"][:20]), np.abs(bits[:20] - bits.mean()), atol=1e-5
+        detector.decision_function(data["fit"][:20]), np.abs(bits[:20] - bits.mean()), atol=1e-5
     )
 
 
@@ -37,7 +37,7 @@ def test_two_sided_rejects_too_likely_inputs(model) -> None:
     mode = model.postprocess(model.mean.detach()[None].expand(20, -1, -1, -1)).numpy()
     typicality = Typicality(model).fit(samples[:500]).calibrate(samples[500:], 0.05)
     likelihood = Likelihood(model).fit(samples[:500]).calibrate(samples[500:], 0.05)
-    assert likelihood.score_samples(mode).max() < typicality.typical_
+    assert likelihood.decision_function(mode).max() < typicality.typical_
     assert not likelihood.predict(mode).any()
     assert typicality.predict(mode).all()
 

@@ -16,10 +16,10 @@ from .conftest import check_detector
 def test_score_is_minus_waic_in_bits_per_dim(members, data) -> None:
     detector = WAIC(members).fit(data["fit"])
     images = data["test"][:25]
-    bits = np.stack([Likelihood(m).fit(images).score_samples(images) for m in members])
+    bits = np.stack([Likelihood(m).fit(images).decision_function(images) for m in members])
     log_probs = -bits * 64 * math.log(2)  # nats of each 8-bit image, D = 64
     waic = log_probs.mean(axis=0) - log_probs.var(axis=0)
-    np.testing.assert_allclose(detector.score_samples(images), -waic / (64 * math.log(2)))
+    np.testing.assert_allclose(detector.decision_function(images), -waic / (64 * math.log(2)))
 
 
 def test_detects_and_meets_its_fpr(members, data) -> None:
@@ -31,7 +31,7 @@ def test_disagreement_raises_the_score(members, data) -> None:
     detector = WAIC(members).fit(data["fit"])
     bits = detector.member_bits_per_dim(data["noise"][:50])
     assert bits.shape == (3, 50)
-    assert np.all(detector.score_samples(data["noise"][:50]) >= bits.mean(axis=0))
+    assert np.all(detector.decision_function(data["noise"][:50]) >= bits.mean(axis=0))
 
 
 def test_needs_two_members(model) -> None:
