@@ -61,3 +61,14 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path: Path) -> N
 def test_the_umask_is_left_as_it_was(tmp_path: Path, umask: int) -> None:
     write_text_atomic(tmp_path / "a.txt", "a")
     assert os.umask(umask) == umask
+
+
+def test_the_umask_without_proc(monkeypatch: pytest.MonkeyPatch, umask: int) -> None:
+    import genood.io as genood_io
+
+    def no_proc(*args: object, **kwargs: object) -> None:
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(genood_io, "open", no_proc, raising=False)
+    assert genood_io.current_umask() == umask
+    assert os.umask(umask) == umask  # and it is left as it was
