@@ -3,14 +3,14 @@ and has an exact ``inverse(z) -> x``; see :mod:`genood.flows.base` for the contr
 """
 
 from genood.flows.actnorm import ActNorm, ActNormNet
-from genood.flows.base import Flow, Sequential, sum_except_batch, zero_logdet
+from genood.flows.base import Flow, Sequential, zero_logdet
 from genood.flows.coupling import AdditiveCoupling, AffineCoupling
 from genood.flows.masks import MaskedAffineCoupling, channel_mask, checkerboard_mask
 from genood.flows.multiscale import FlowOutput, MultiScaleFlow
 from genood.flows.nets import GlowCouplingNet, ResNetCouplingNet, ZeroConv2d
 from genood.flows.permutation import ChannelPermutation, InvertibleConv1x1, LUInvertibleConv1x1
-from genood.flows.priors import ConditionalPrior, TopPrior, gaussian_log_prob
-from genood.flows.reshape import Split, Squeeze, squeeze, unsqueeze
+from genood.flows.priors import ConditionalPrior, TopPrior
+from genood.flows.reshape import FactorOut, Squeeze, squeeze, unsqueeze
 from genood.flows.step import GlowStep
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "AffineCoupling",
     "ChannelPermutation",
     "ConditionalPrior",
+    "FactorOut",
     "Flow",
     "FlowOutput",
     "GlowCouplingNet",
@@ -30,15 +31,12 @@ __all__ = [
     "MultiScaleFlow",
     "ResNetCouplingNet",
     "Sequential",
-    "Split",
     "Squeeze",
     "TopPrior",
     "ZeroConv2d",
     "channel_mask",
     "checkerboard_mask",
-    "gaussian_log_prob",
     "squeeze",
-    "sum_except_batch",
     "unsqueeze",
     "zero_logdet",
 ]

@@ -7,7 +7,7 @@ is the change of variables of Dinh et al. (2015) and Kingma & Dhariwal (2018):
 
     log p(x) = log p_z(f(x)) + sum_k log |det J_k|.
 
-Multi-scale splits are not bijections by themselves: ``genood.flows.reshape.Split`` returns the
+Multi-scale splits are not bijections by themselves: ``genood.flows.reshape.FactorOut`` returns the
 factored-out latent and its log-density under a (conditional) prior, and
 ``genood.flows.multiscale.MultiScaleFlow`` collects them into ``(latents, logdet, log_pz)``.
 """
@@ -65,9 +65,4 @@ def check_shape(x: Tensor, ndim: int, name: str) -> None:
         raise ValueError(f"{name} expects a {ndim}-D tensor, got shape {tuple(x.shape)}")
 
 
-def sum_except_batch(x: Tensor) -> Tensor:
-    """Sum every dimension but the first: ``(B, ...) -> (B,)``."""
-    return x.reshape(x.shape[0], -1).sum(dim=1)
-
-
-__all__ = ["Flow", "Sequential", "check_shape", "sum_except_batch", "zero_logdet"]
+__all__ = ["Flow", "Sequential", "check_shape", "zero_logdet"]

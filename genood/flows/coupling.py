@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genood.flows.base import Flow, check_shape, sum_except_batch, zero_logdet
+from genood.densities import sum_except_batch
+from genood.flows.base import Flow, check_shape, zero_logdet
 
 LOG_SIGMOID_2 = math.log(1.0 / (1.0 + math.exp(-2.0)))
 SCALE_FUNCTIONS = ("sigmoid", "tanh")

@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from genood.flows.base import Flow, check_shape, sum_except_batch
+from genood.densities import sum_except_batch
+from genood.flows.base import Flow, check_shape
 from genood.flows.coupling import LogScale, upcast
 
 

@@ -1,7 +1,7 @@
 """The multi-scale architecture (Dinh et al. 2017, section 3.6; Kingma & Dhariwal 2018, Fig. 2).
 
 ``L`` levels; level ``i`` is an invertible flow (for Glow: squeeze, then ``K`` steps of ActNorm,
-1x1 convolution and coupling). After every level but the last, :class:`~genood.flows.reshape.Split`
+1x1 convolution and coupling). After every level but the last, :class:`~genood.flows.reshape.FactorOut`
 factors out half of the channels as a final latent ``z_i`` with a prior conditioned on the kept
 half; the last level's output is the top latent ``z_L`` with its own prior. Then
 
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from genood.flows.base import Flow, zero_logdet
 from genood.flows.priors import TopPrior
-from genood.flows.reshape import Split
+from genood.flows.reshape import FactorOut
 
 Shape = tuple[int, int, int]
 
@@ -68,7 +68,7 @@ class MultiScaleFlow(nn.Module):
         self.levels = nn.ModuleList(levels)
         self.level_shapes = [tuple(s) for s in level_shapes]
         self.splits = nn.ModuleList(
-            Split(shape[0], learn_prior) for shape in self.level_shapes[:-1]
+            FactorOut(shape[0], learn_prior) for shape in self.level_shapes[:-1]
         )
         self.top_prior = TopPrior(self.level_shapes[-1], learn_prior)
         self.latent_shapes: list[Shape] = [

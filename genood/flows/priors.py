@@ -17,27 +17,18 @@ float32, also under autocast (they are cheap, and the log-density is numerically
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
-from genood.flows.base import sum_except_batch
+from genood.densities import gaussian_log_prob, sum_except_batch
 from genood.flows.nets import ZeroConv2d
 
-LOG_2PI = math.log(2.0 * math.pi)
 LOG_STD_BOUND = 6.0
 
 
 def soft_clamp(raw: Tensor, bound: float = LOG_STD_BOUND) -> Tensor:
     """``bound * tanh(raw / bound)``: smooth, identity near 0, within ``(-bound, bound)``."""
     return bound * torch.tanh(raw / bound)
-
-
-def gaussian_log_prob(z: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
-    """``sum log N(z; mean, exp(log_std)^2)`` over all but the batch dimension, ``(B,)``."""
-    standardized = (z - mean) * (-log_std).exp()
-    return sum_except_batch(-0.5 * (LOG_2PI + standardized.square()) - log_std)
 
 
 def _at_least_float32(x: Tensor) -> torch.dtype:
@@ -76,7 +67,9 @@ class TopPrior(nn.Module):
         """``log p(z)`` summed per sample, ``(B,)``."""
         dtype = _at_least_float32(z)
         mean, log_std = self.params()
-        return gaussian_log_prob(z.to(dtype), mean.to(dtype), log_std.to(dtype))
+        return sum_except_batch(
+            gaussian_log_prob(z.to(dtype), mean.to(dtype), log_std=log_std.to(dtype))
+        )
 
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
         """``n`` draws at ``temperature`` times the prior's std."""
@@ -118,7 +111,7 @@ class ConditionalPrior(nn.Module):
     def log_prob(self, z_b: Tensor, z_a: Tensor) -> Tensor:
         """``log p(z_b | z_a)`` summed per sample, ``(B,)``."""
         mean, log_std = self.params(z_a)
-        return gaussian_log_prob(z_b.to(mean.dtype), mean, log_std)
+        return sum_except_batch(gaussian_log_prob(z_b.to(mean.dtype), mean, log_std=log_std))
 
     def sample(self, z_a: Tensor, temperature: float = 1.0) -> Tensor:
         """One draw of ``z_b`` per row of ``z_a`` at ``temperature`` times the std."""
@@ -133,6 +126,5 @@ __all__ = [
     "LOG_STD_BOUND",
     "ConditionalPrior",
     "TopPrior",
-    "gaussian_log_prob",
     "soft_clamp",
 ]

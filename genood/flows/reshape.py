@@ -3,10 +3,10 @@
 * :class:`Squeeze` (Dinh et al. 2017, section 3.6) trades space for channels,
   ``(C, H, W) -> (4C, H/2, W/2)``, with openai/glow's ordering: output channel
   ``4c + 2dy + dx`` holds input pixel ``(c, 2i + dy, 2j + dx)``. A permutation: log-det 0.
-* :class:`Split` factors out half of the channels (Glow's ``split2d``): ``z -> (z_a, z_b)`` where
+* :class:`FactorOut` factors out half of the channels (Glow's ``split2d``): ``z -> (z_a, z_b)`` where
   the kept half ``z_a`` (the first ``C // 2`` channels) goes on through the flow and ``z_b`` is a
   final latent, scored by a :class:`~genood.flows.priors.ConditionalPrior` ``p(z_b | z_a)``.
-  ``Split`` is not a bijection by itself, so it is not a :class:`~genood.flows.base.Flow`: it
+  ``FactorOut`` is not a bijection by itself, so it is not a :class:`~genood.flows.base.Flow`: it
   returns the factored-out latent and its log-density, and
   :class:`~genood.flows.multiscale.MultiScaleFlow` collects them.
 """
@@ -68,7 +68,7 @@ class Squeeze(Flow):
         return f"factor={self.factor}"
 
 
-class Split(nn.Module):
+class FactorOut(nn.Module):
     """Factor out the last ``C - C // 2`` channels with a conditional prior.
 
     Args:
@@ -79,7 +79,7 @@ class Split(nn.Module):
     def __init__(self, channels: int, learn_prior: bool = True) -> None:
         super().__init__()
         if channels < 2:
-            raise ValueError(f"Split needs at least 2 channels, got {channels}")
+            raise ValueError(f"FactorOut needs at least 2 channels, got {channels}")
         self.channels = channels
         self.kept_channels = channels // 2
         self.factored_channels = channels - self.kept_channels
@@ -87,9 +87,9 @@ class Split(nn.Module):
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``z -> (z_a, z_b, log p(z_b | z_a))`` with the log-density per sample, ``(B,)``."""
-        check_shape(z, 4, "Split")
+        check_shape(z, 4, "FactorOut")
         if z.shape[1] != self.channels:
-            raise ValueError(f"Split expects {self.channels} channels, got {z.shape[1]}")
+            raise ValueError(f"FactorOut expects {self.channels} channels, got {z.shape[1]}")
         z_a, z_b = z.split([self.kept_channels, self.factored_channels], dim=1)
         return z_a, z_b, self.prior.log_prob(z_b, z_a)
 
@@ -101,4 +101,4 @@ class Split(nn.Module):
         return f"channels={self.channels}"
 
 
-__all__ = ["Split", "Squeeze", "squeeze", "unsqueeze"]
+__all__ = ["FactorOut", "Squeeze", "squeeze", "unsqueeze"]

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genood.densities import gaussian_log_prob, sum_except_batch
 from genood.models.discretized import DiscretizedLogisticMixture
 from genood.models.layers import ResBlock
 from genood.models.registry import register
@@ -39,11 +40,9 @@ from genood.models.vae import (
     Draws,
     LatentVariableModel,
     gaussian_kl,
-    gaussian_log_prob,
     gaussian_params,
     halvings,
     log_mean_exp,
-    sum_per_sample,
 )
 
 
@@ -165,9 +164,10 @@ class HierarchicalVAE(LatentVariableModel):
                 q_in = features[i - 1] if s is None else torch.cat([s, features[i - 1]], dim=1)
                 q_mean, q_std = gaussian_params(self.posterior[i - 1](q_in))
                 z = q_mean + q_std * torch.randn_like(q_mean)
-                kls[f"kl_z{i}"] = sum_per_sample(gaussian_kl(q_mean, q_std, p_mean, p_std))
-                log_ratio = log_ratio + sum_per_sample(
-                    gaussian_log_prob(z, p_mean, p_std) - gaussian_log_prob(z, q_mean, q_std)
+                kls[f"kl_z{i}"] = sum_except_batch(gaussian_kl(q_mean, q_std, p_mean, p_std))
+                log_ratio = log_ratio + sum_except_batch(
+                    gaussian_log_prob(z, p_mean, std=p_std)
+                    - gaussian_log_prob(z, q_mean, std=q_std)
                 )
             elif prior_mode:
                 z = p_mean

@@ -32,12 +32,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genood.densities import gaussian_log_prob
 from genood.models.discretized import DiscreteLikelihoodModel, DiscretizedLogisticMixture
 from genood.models.layers import ResBlock
 from genood.models.registry import register
 
 MIN_STD = 1e-3
-LOG_2PI = math.log(2.0 * math.pi)
 SCORE_BOUNDS = ("elbo", "iwae")
 
 
@@ -52,20 +52,10 @@ def gaussian_params(raw: Tensor, dim: int = 1) -> tuple[Tensor, Tensor]:
     return mean, F.softplus(raw_std) + MIN_STD
 
 
-def gaussian_log_prob(z: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    """Elementwise ``log N(z; mean, std^2)``."""
-    return -0.5 * (((z - mean) / std) ** 2 + LOG_2PI) - torch.log(std)
-
-
 def gaussian_kl(mean_q: Tensor, std_q: Tensor, mean_p: Tensor, std_p: Tensor) -> Tensor:
     """Elementwise ``KL(N(mean_q, std_q^2) || N(mean_p, std_p^2))``."""
     ratio = (std_q / std_p) ** 2
     return 0.5 * (ratio + ((mean_q - mean_p) / std_p) ** 2 - 1.0 - torch.log(ratio))
-
-
-def sum_per_sample(t: Tensor) -> Tensor:
-    """Sum over every dimension but the first."""
-    return t.flatten(1).sum(dim=1)
 
 
 def log_mean_exp(log_weights: Tensor, dim: int = 0) -> Tensor:
@@ -299,8 +289,8 @@ class VAE(LatentVariableModel):
         params = self.decode(z.flatten(0, 1))
         x_rep = x.expand(samples, *x.shape).flatten(0, 1)
         log_px = self.mixture.log_prob(x_rep, params).view(samples, batch)
-        log_pz = gaussian_log_prob(z, torch.zeros_like(z), torch.ones_like(z)).sum(dim=-1)
-        log_qz = gaussian_log_prob(z, mean, std).sum(dim=-1)
+        log_pz = gaussian_log_prob(z, torch.zeros_like(z), std=torch.ones_like(z)).sum(dim=-1)
+        log_qz = gaussian_log_prob(z, mean, std=std).sum(dim=-1)
         kl = gaussian_kl(mean, std, torch.zeros_like(mean), torch.ones_like(std)).sum(dim=-1)
         return Draws(log_px, {"kl": kl.expand(samples, batch)}, log_px + log_pz - log_qz)
 

@@ -8,17 +8,8 @@ from genood.flows.priors import (
     LOG_STD_BOUND,
     ConditionalPrior,
     TopPrior,
-    gaussian_log_prob,
     soft_clamp,
 )
-
-
-def test_gaussian_log_prob_matches_torch_distributions() -> None:
-    z = torch.randn(4, 3, 2, 2, dtype=torch.float64)
-    mean = torch.randn(4, 3, 2, 2, dtype=torch.float64)
-    log_std = torch.randn(4, 3, 2, 2, dtype=torch.float64) * 0.5
-    expected = torch.distributions.Normal(mean, log_std.exp()).log_prob(z).sum(dim=(1, 2, 3))
-    assert torch.allclose(gaussian_log_prob(z, mean, log_std), expected, atol=1e-12)
 
 
 def test_soft_clamp_is_bounded_and_identity_near_zero() -> None:
