@@ -8,9 +8,10 @@
 
 from genood.train.background import background_config, fit_background
 from genood.train.fit import fit
-from genood.train.guard import NonFiniteError
+from genood.train.load import LoadedRun, load_run
+from genood.train.nonfinite import NonFiniteError
 from genood.train.run import read_metrics
-from genood.train.score import LoadedRun, format_summary, load_run, score_dataset, scores_path
+from genood.train.score import format_summary, score_dataset, scores_path
 
 __all__ = [
     "LoadedRun",

@@ -7,7 +7,7 @@ Each step minimises the mean bits/dim of a dequantised batch,
 which is the negative log-likelihood of the 8-bit data up to constants (Theis et al. 2016;
 Kingma & Dhariwal 2018). The loop is written for CUDA first: batches stay uint8 until they are on
 the device, losses and counters accumulate on the device and are read only every ``log_every``
-steps, and the non-finite guard needs no host synchronisation (see ``genood.train.guard``).
+steps, and the non-finite guard needs no host synchronisation (see ``genood.train.nonfinite``).
 
 Every step is a function of the run's seed and the step number (data order, mutation and
 dequantisation noise, and the global torch RNG, which each step re-seeds), so that a resumed run
@@ -45,8 +45,8 @@ from genood.train.batches import (
     shard_range,
 )
 from genood.train.distributed import DistContext
-from genood.train.evaluate import mean_bits_per_dim, sample_grid
-from genood.train.guard import NonFiniteError, NonFiniteGuard
+from genood.train.monitor import mean_bits_per_dim, sample_grid
+from genood.train.nonfinite import NonFiniteError, NonFiniteGuard
 from genood.train.optim import (
     WarmupSchedule,
     apply_hyperparameters,

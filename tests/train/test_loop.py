@@ -13,7 +13,7 @@ from train_helpers import assert_bitwise_equal, final_parameters, tiny_config
 from genood import config as cfg
 from genood.models.flow_model import FlowModel
 from genood.train import NonFiniteError, fit, loop, read_metrics
-from genood.train.guard import NonFiniteGuard
+from genood.train.nonfinite import NonFiniteGuard
 
 
 def test_fit_writes_the_run_folder(tmp_path: Path, tiny_data: dict[str, str]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genood.train.guard import NonFiniteError, NonFiniteGuard, masked_step
+from genood.train.nonfinite import NonFiniteError, NonFiniteGuard, masked_step
 
 
 def _problem(seed: int = 0) -> tuple[torch.nn.Linear, torch.optim.Optimizer]:
