@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from genood.cli.options import add_limit_option, check_limit
+from genood.cli.options import add_limit_option, add_runtime_options, check_limit
 
 
 def register(subparsers: Any) -> None:
@@ -28,10 +28,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--width", type=int, default=32, help="first conv's channels (32)")
     add_limit_option(parser, "train on")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and data order")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--data-dir", type=Path, help="data folder (else GENOOD_DATA, the cache)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_runtime_options(parser)
     parser.set_defaults(func=run_train_classifier)
 
 

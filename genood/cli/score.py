@@ -6,7 +6,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from genood.cli.options import add_limit_option, check_limit
+from genood.cli.options import (
+    add_hparam_option,
+    add_limit_option,
+    add_runtime_options,
+    check_limit,
+    hparam_overrides,
+)
+
+# The names genood.cli.detect imports from here; both are defined in genood.cli.options.
+from genood.cli.options import hparam_overrides as parse_hparams
 
 
 def register(subparsers: Any) -> None:
@@ -26,9 +35,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--split", help="split, when --dataset is a bare name (e.g. test)")
     add_limit_option(parser, "score")
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    parser.add_argument("--data-dir", type=Path, help="data folder (else GENOOD_DATA, the cache)")
     parser.add_argument(
         "--pad-to", type=int, help="override the recorded padding (for a set of another shape)"
     )
@@ -37,31 +44,8 @@ def register(subparsers: Any) -> None:
     add_hparam_option(parser)
     parser.add_argument("--no-save", action="store_true", help="print the summary only")
     parser.add_argument("--distributed", action="store_true", help="require torchrun")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_runtime_options(parser)
     parser.set_defaults(func=run_score)
-
-
-def add_hparam_option(parser: argparse.ArgumentParser) -> None:
-    """``--hparam KEY=VALUE ...``: change how the trained model scores, for this command only."""
-    parser.add_argument(
-        "--hparam",
-        dest="hparams",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change a scoring setting of the run's model for this command, e.g. --hparam "
-        "iw_samples=10 iw_batch=64 (a VAE's K and images x samples per pass); a setting that "
-        "changes the trained parameters is refused",
-    )
-
-
-def parse_hparams(items: list[str]) -> dict[str, Any]:
-    """``["iw_samples=10"]`` -> ``{"iw_samples": 10}`` (values parse as TOML, else strings)."""
-    from genood.config import apply_overrides
-
-    return apply_overrides({}, items)
 
 
 def dataset_spec(dataset: str, split: str | None) -> str:
@@ -90,7 +74,7 @@ def run_score(args: argparse.Namespace) -> int:
         loaded = load_run(
             args.run,
             device=resolve_device(args.device, context.local_rank),
-            hparams=parse_hparams(args.hparams),
+            hparams=hparam_overrides(args.hparams),
         )
         preprocessing = None
         if args.pad_to is not None or args.channels is not None or args.resize is not None:
@@ -134,3 +118,6 @@ def run_score(args: argparse.Namespace) -> int:
     if path is not None:
         print(f"per-sample scores: {path}")
     return 0
+
+
+__all__ = ["add_hparam_option", "dataset_spec", "parse_hparams", "register", "run_score"]

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from genood.cli.options import add_runtime_options
+
 
 def register(subparsers: Any) -> None:
     """Add the ``train`` and ``train-background`` commands."""
@@ -66,16 +68,13 @@ def _add_common(parser: argparse.ArgumentParser, folder: str) -> None:
         help=f"allow deleting the results (scores, samples, metrics, done.json) of {folder} "
         "when the run starts over (--no-resume, or its checkpoint is missing)",
     )
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="train.device")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="train.precision")
-    parser.add_argument("--data-dir", type=Path, help="data folder (else GENOOD_DATA, the cache)")
     parser.add_argument(
         "--distributed",
         action="store_true",
         help="require torchrun's environment (DDP is used automatically under torchrun)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_runtime_options(parser, device_default=None, device_help="train.device")
 
 
 def _cli_overrides(args: argparse.Namespace) -> list[str]:
