@@ -9,8 +9,7 @@ out half of its channels (multi-scale architecture, learned split priors). Defau
 only. ActNorm and the 1x1 convolutions have input-independent log-dets and the priors belong to
 the distribution term, so the volume term ``logdet`` is the same for every input.
 
-``build("realnvp", ...)`` lives in :mod:`genood.models.realnvp` (registered when this module is
-imported, since the registry maps all three names here).
+``build("realnvp", ...)`` lives in :mod:`genood.models.realnvp`.
 
 Hyper-parameters (keyword names shared by configs and scripts):
     levels: multi-scale levels ``L`` (``H`` and ``W`` must be divisible by ``2^L``).
@@ -128,8 +127,5 @@ def build_cv_glow(image_shape: tuple[int, int, int], **hparams: Any) -> FlowMode
         image_shape, glow_flow(image_shape, hp, "cv-glow"), "cv-glow", dataclasses.asdict(hp)
     )
 
-
-# The registry maps "realnvp" to this module: importing it registers the builder.
-from genood.models import realnvp as _realnvp  # noqa: E402, F401
 
 __all__ = ["COUPLINGS", "PERMUTATIONS", "GlowHparams", "build_cv_glow", "build_glow", "glow_flow"]

@@ -1,8 +1,11 @@
 """Typed, validated hyper-parameters for ``genood.models.build``.
 
-Each model family declares a frozen dataclass of its hyper-parameters with defaults;
-:func:`parse_hparams` fills it from keyword arguments (as a TOML ``[model.hparams]`` table gives
-them), refusing unknown names and wrong types with errors that list what is accepted.
+Every model family declares a frozen dataclass of its hyper-parameters with defaults
+(``GlowHparams``, ``RealNVPHparams``, ``PixelCNNHparams``, ``VAEHparams``, ``HVAEHparams``), and
+its builder passes the keyword arguments through :func:`parse_hparams` before constructing the
+model from the dataclass. :func:`parse_hparams` fills the dataclass from keyword arguments (as a
+TOML ``[model.hparams]`` table gives them) and refuses unknown names and wrong types, with errors
+that list what is accepted: every model refuses a typo the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ def parse_hparams(cls: type[T], model: str, given: Mapping[str, Any]) -> T:
         TypeError: for an unknown name (the message lists the known ones with their defaults)
             or a value of the wrong type (ints are accepted for floats).
     """
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # T: a dataclass
     unknown = sorted(set(given) - set(fields))
     if unknown:
         known = ", ".join(f"{n}={f.default!r}" for n, f in fields.items())
@@ -38,12 +41,16 @@ def parse_hparams(cls: type[T], model: str, given: Mapping[str, Any]) -> T:
             value = float(value) if ok else value
         elif isinstance(default, str):
             ok = isinstance(value, str)
+        elif isinstance(default, tuple):  # a TOML array: a tuple of ints (e.g. latent channels)
+            ok = isinstance(value, list | tuple) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            )
+            value = tuple(value) if ok else value
         else:
             ok = True
         if not ok:
-            raise TypeError(
-                f"{model} hyper-parameter {name} must be {type(default).__name__}, got {value!r}"
-            )
+            expected = "a list of int" if isinstance(default, tuple) else type(default).__name__
+            raise TypeError(f"{model} hyper-parameter {name} must be {expected}, got {value!r}")
         values[name] = value
     return cls(**values)
 

@@ -25,7 +25,7 @@ The same eval/train term contract as :mod:`genood.models.vae` applies (``neg_kl_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,9 +34,11 @@ from torch import Tensor, nn
 
 from genood.densities import gaussian_log_prob, sum_except_batch
 from genood.models.discretized import DiscretizedLogisticMixture
+from genood.models.hparams import parse_hparams
 from genood.models.layers import ResBlock
 from genood.models.registry import register
 from genood.models.vae import (
+    BoundHparams,
     Draws,
     LatentVariableModel,
     gaussian_kl,
@@ -46,47 +48,45 @@ from genood.models.vae import (
 )
 
 
-class HierarchicalVAE(LatentVariableModel):
-    """Top-down hierarchical VAE with convolutional latents and a discretised logistic decoder.
+@dataclass(frozen=True)
+class HVAEHparams(BoundHparams):
+    """The hierarchical VAE's hyper-parameters, after the scoring settings of ``BoundHparams``.
 
-    Args:
-        image_shape: ``(C, H, W)``.
+    Attributes:
         latent_channels: channels of ``z_1`` (lowest, ``H/2``) ... ``z_L`` (top, ``H/2^L``);
             at least one layer (Havtorn et al. use 3 on FashionMNIST: 8, 16, 8 features).
         hidden: channels of the deterministic paths.
         blocks: residual blocks per stage of each path.
         num_mixtures: logistic components of the decoder, per pixel.
-        score_bound, iw_samples, iw_batch, kl_warmup_steps: see
-            :class:`~genood.models.vae.LatentVariableModel`.
     """
 
-    def __init__(
-        self,
-        image_shape: tuple[int, int, int],
-        latent_channels: Sequence[int] = (8, 16, 8),
-        hidden: int = 64,
-        blocks: int = 1,
-        num_mixtures: int = 5,
-        score_bound: str = "iwae",
-        iw_samples: int = 100,
-        iw_batch: int = 4096,
-        kl_warmup_steps: int = 0,
-    ) -> None:
-        super().__init__(image_shape, score_bound, iw_samples, iw_batch, kl_warmup_steps)
-        latent_channels = [int(c) for c in latent_channels]
-        if not latent_channels or min(latent_channels) < 1 or hidden < 1 or blocks < 0:
+    latent_channels: tuple[int, ...] = (8, 16, 8)
+    hidden: int = 64
+    blocks: int = 1
+    num_mixtures: int = 5
+
+
+class HierarchicalVAE(LatentVariableModel):
+    """Top-down hierarchical VAE with convolutional latents and a discretised logistic decoder.
+
+    Args:
+        image_shape: ``(C, H, W)``.
+        hp: :class:`HVAEHparams`.
+    """
+
+    family = "hvae"
+
+    def __init__(self, image_shape: tuple[int, int, int], hp: HVAEHparams) -> None:
+        super().__init__(image_shape, hp)
+        latent_channels = list(hp.latent_channels)
+        if not latent_channels or min(latent_channels) < 1 or hp.hidden < 1 or hp.blocks < 0:
             raise ValueError(
-                f"bad HVAE sizes: latent_channels={latent_channels}, hidden={hidden}, "
-                f"blocks={blocks}"
+                f"bad HVAE sizes: latent_channels={latent_channels}, hidden={hp.hidden}, "
+                f"blocks={hp.blocks}"
             )
+        hidden, blocks = hp.hidden, hp.blocks
         channels, height, width = self.image_shape
-        self.hparams = {
-            "latent_channels": latent_channels,
-            "hidden": hidden,
-            "blocks": blocks,
-            "num_mixtures": num_mixtures,
-        }
-        self.mixture = DiscretizedLogisticMixture(channels, num_mixtures)
+        self.mixture = DiscretizedLogisticMixture(channels, hp.num_mixtures)
         self.latent_channels = latent_channels
         layers = len(latent_channels)
         self.heights, self.widths = halvings(height, layers), halvings(width, layers)
@@ -234,6 +234,6 @@ class HierarchicalVAE(LatentVariableModel):
 
 
 @register("hvae")
-def build_hvae(image_shape: tuple[int, int, int], **hparams: object) -> HierarchicalVAE:
+def build_hvae(image_shape: tuple[int, int, int], **hparams: Any) -> HierarchicalVAE:
     """``build("hvae", (C, H, W), latent_channels=[8, 16, 8], hidden=..., ...)``."""
-    return HierarchicalVAE(image_shape, **hparams)  # type: ignore[arg-type]
+    return HierarchicalVAE(image_shape, parse_hparams(HVAEHparams, "hvae", hparams))

@@ -15,11 +15,16 @@ hyper-parameter (paper: 160 filters, 5 resnets per stage, 3 scales, 10 component
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from genood.models.discretized import DiscreteLikelihoodModel, DiscretizedLogisticMixture
+from genood.models.hparams import check_positive, parse_hparams
 from genood.models.layers import (
     DownRightShiftedConv2d,
     DownRightShiftedDeconv2d,
@@ -32,6 +37,25 @@ from genood.models.layers import (
 from genood.models.registry import register
 
 
+@dataclass(frozen=True)
+class PixelCNNHparams:
+    """PixelCNN++'s hyper-parameters (the paper: 160, 5, 3, 10, 0.5; these defaults are small).
+
+    Attributes:
+        filters: channels of both streams.
+        resnet_blocks: gated resnets per stage of the upward pass (the downward pass mirrors it).
+        scales: resolutions (1: no down-sampling; the paper uses 3: H, H/2, H/4).
+        num_mixtures: logistic components per pixel.
+        dropout: dropout inside the gated resnets.
+    """
+
+    filters: int = 64
+    resnet_blocks: int = 2
+    scales: int = 1
+    num_mixtures: int = 5
+    dropout: float = 0.0
+
+
 class PixelCNN(DiscreteLikelihoodModel):
     """PixelCNN++ over 8-bit images, ``x = y / 127.5 - 1``.
 
@@ -41,41 +65,28 @@ class PixelCNN(DiscreteLikelihoodModel):
 
     Args:
         image_shape: ``(C, H, W)``.
-        filters: channels of both streams.
-        resnet_blocks: gated resnets per stage of the upward pass (the downward pass mirrors it).
-        scales: resolutions (1: no down-sampling; the paper uses 3: H, H/2, H/4).
-        num_mixtures: logistic components per pixel.
-        dropout: dropout inside the gated resnets.
+        hp: :class:`PixelCNNHparams`.
     """
 
-    def __init__(
-        self,
-        image_shape: tuple[int, int, int],
-        filters: int = 64,
-        resnet_blocks: int = 2,
-        scales: int = 1,
-        num_mixtures: int = 5,
-        dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, image_shape: tuple[int, int, int], hp: PixelCNNHparams) -> None:
         super().__init__(image_shape)
-        if filters < 1 or resnet_blocks < 1 or scales < 1:
-            raise ValueError(
-                f"filters, resnet_blocks and scales must be >= 1, got {filters}, "
-                f"{resnet_blocks}, {scales}"
-            )
+        check_positive(
+            "pixelcnn", filters=hp.filters, resnet_blocks=hp.resnet_blocks, scales=hp.scales
+        )
         channels, height, width = self.image_shape
-        if min(height, width) < 2 ** (scales - 1):
+        if min(height, width) < 2 ** (hp.scales - 1):
             raise ValueError(
-                f"{scales} scales halve the image {scales - 1} times: {height}x{width} is too small"
+                f"pixelcnn: {hp.scales} scales halve the image {hp.scales - 1} times: "
+                f"{height}x{width} is too small; use fewer scales"
             )
-        self.hparams = {
-            "filters": filters,
-            "resnet_blocks": resnet_blocks,
-            "scales": scales,
-            "num_mixtures": num_mixtures,
-            "dropout": dropout,
-        }
-        self.mixture = DiscretizedLogisticMixture(channels, num_mixtures)
+        self.hparams = dataclasses.asdict(hp)
+        filters, resnet_blocks, scales, dropout = (
+            hp.filters,
+            hp.resnet_blocks,
+            hp.scales,
+            hp.dropout,
+        )
+        self.mixture = DiscretizedLogisticMixture(channels, hp.num_mixtures)
         self.scales = scales
         f = filters
 
@@ -189,6 +200,6 @@ class PixelCNN(DiscreteLikelihoodModel):
 
 
 @register("pixelcnn")
-def build_pixelcnn(image_shape: tuple[int, int, int], **hparams: object) -> PixelCNN:
+def build_pixelcnn(image_shape: tuple[int, int, int], **hparams: Any) -> PixelCNN:
     """``build("pixelcnn", (C, H, W), filters=..., resnet_blocks=..., scales=..., ...)``."""
-    return PixelCNN(image_shape, **hparams)  # type: ignore[arg-type]
+    return PixelCNN(image_shape, parse_hparams(PixelCNNHparams, "pixelcnn", hparams))

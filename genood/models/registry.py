@@ -20,7 +20,7 @@ _BUILDERS: dict[str, Builder] = {}
 _MODULES: dict[str, str] = {
     "glow": "genood.models.glow",
     "cv-glow": "genood.models.glow",
-    "realnvp": "genood.models.glow",
+    "realnvp": "genood.models.realnvp",
     "pixelcnn": "genood.models.pixelcnn",
     "vae": "genood.models.vae",
     "hvae": "genood.models.hvae",

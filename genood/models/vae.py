@@ -24,6 +24,7 @@ What ``log_prob_terms`` returns (nats, ``(B,)`` each):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ from torch import Tensor, nn
 
 from genood.densities import gaussian_log_prob
 from genood.models.discretized import DiscreteLikelihoodModel, DiscretizedLogisticMixture
+from genood.models.hparams import check_choice, check_positive, parse_hparams
 from genood.models.layers import ResBlock
 from genood.models.registry import register
 
@@ -89,40 +91,58 @@ class Draws:
         )
 
 
-class LatentVariableModel(DiscreteLikelihoodModel):
-    """Base of the VAEs: ELBO / IWAE from :meth:`_draw`, and the train/eval terms contract.
+@dataclass(frozen=True)
+class BoundHparams:
+    """How a latent-variable model scores; none of these changes its parameters.
 
-    Subclasses implement ``_draw(x, samples, **kw) -> Draws`` and :meth:`sample`.
-
-    Args:
+    Attributes:
         score_bound: ``"iwae"`` or ``"elbo"``, the bound eval-mode ``log_prob_terms`` sums to.
         iw_samples: ``K``, posterior samples per image when scoring.
         iw_batch: most images (samples x batch) per network pass while scoring; bounds memory.
         kl_warmup_steps: training passes over which the KL weight rises from 0 to 1 (0: none).
     """
 
-    is_bound = True
+    score_bound: str = "iwae"
+    iw_samples: int = 100
+    iw_batch: int = 4096
+    kl_warmup_steps: int = 0
 
-    def __init__(
-        self,
-        image_shape: tuple[int, int, int],
-        score_bound: str = "iwae",
-        iw_samples: int = 100,
-        iw_batch: int = 4096,
-        kl_warmup_steps: int = 0,
-    ) -> None:
+
+BOUND_SETTINGS = frozenset(f.name for f in dataclasses.fields(BoundHparams))
+
+
+class LatentVariableModel(DiscreteLikelihoodModel):
+    """Base of the VAEs: ELBO / IWAE from :meth:`_draw`, and the train/eval terms contract.
+
+    Subclasses set ``family`` (the registry name, for messages) and implement
+    ``_draw(x, samples, **kw) -> Draws`` and :meth:`sample`.
+
+    Args:
+        image_shape: ``(C, H, W)``.
+        hp: the scoring settings (:class:`BoundHparams`, or a subclass of it).
+    """
+
+    is_bound = True
+    family = "latent-variable model"
+
+    def __init__(self, image_shape: tuple[int, int, int], hp: BoundHparams) -> None:
         super().__init__(image_shape)
-        if score_bound not in SCORE_BOUNDS:
-            raise ValueError(f"score_bound must be one of {SCORE_BOUNDS}, got {score_bound!r}")
-        if iw_samples < 1 or iw_batch < 1 or kl_warmup_steps < 0:
+        check_choice(self.family, "score_bound", hp.score_bound, SCORE_BOUNDS)
+        check_positive(self.family, iw_samples=hp.iw_samples, iw_batch=hp.iw_batch)
+        if hp.kl_warmup_steps < 0:
             raise ValueError(
-                f"need iw_samples >= 1, iw_batch >= 1, kl_warmup_steps >= 0; got {iw_samples}, "
-                f"{iw_batch}, {kl_warmup_steps}"
+                f"{self.family}: kl_warmup_steps must be >= 0, got {hp.kl_warmup_steps}"
             )
-        self.score_bound = score_bound
-        self.iw_samples = iw_samples
-        self.iw_batch = iw_batch
-        self.kl_warmup_steps = kl_warmup_steps
+        self.score_bound = hp.score_bound
+        self.iw_samples = hp.iw_samples
+        self.iw_batch = hp.iw_batch
+        self.kl_warmup_steps = hp.kl_warmup_steps
+        # the model-specific hyper-parameters, recorded by describe()
+        self.hparams = {
+            f.name: getattr(hp, f.name)
+            for f in dataclasses.fields(hp)
+            if f.name not in BOUND_SETTINGS
+        }
         # counts gradient-enabled training passes, for the KL warm-up; saved with the weights
         self.register_buffer("train_passes", torch.zeros(1, dtype=torch.long))
 
@@ -203,6 +223,25 @@ def halvings(size: int, times: int) -> list[int]:
     return sizes
 
 
+@dataclass(frozen=True)
+class VAEHparams(BoundHparams):
+    """The VAE's hyper-parameters, after the scoring settings of :class:`BoundHparams`.
+
+    Attributes:
+        latent_dim: dimension of ``z``.
+        hidden: convolution channels.
+        downsamples: stride-2 stages of the encoder (and up-sampling stages of the decoder).
+        blocks: residual blocks per stage.
+        num_mixtures: logistic components of the decoder, per pixel.
+    """
+
+    latent_dim: int = 32
+    hidden: int = 64
+    downsamples: int = 2
+    blocks: int = 1
+    num_mixtures: int = 5
+
+
 class VAE(LatentVariableModel):
     """Convolutional VAE: ``z ~ N(0, I)`` of ``latent_dim``, ``p(x|z)`` a discretised logistic
     mixture per pixel (channel-autoregressive), ``q(z|x)`` a diagonal Gaussian.
@@ -213,42 +252,26 @@ class VAE(LatentVariableModel):
 
     Args:
         image_shape: ``(C, H, W)``.
-        latent_dim: dimension of ``z``.
-        hidden: convolution channels.
-        downsamples: stride-2 stages of the encoder (and up-sampling stages of the decoder).
-        blocks: residual blocks per stage.
-        num_mixtures: logistic components of the decoder, per pixel.
-        score_bound, iw_samples, iw_batch, kl_warmup_steps: see :class:`LatentVariableModel`.
+        hp: :class:`VAEHparams`.
     """
 
-    def __init__(
-        self,
-        image_shape: tuple[int, int, int],
-        latent_dim: int = 32,
-        hidden: int = 64,
-        downsamples: int = 2,
-        blocks: int = 1,
-        num_mixtures: int = 5,
-        score_bound: str = "iwae",
-        iw_samples: int = 100,
-        iw_batch: int = 4096,
-        kl_warmup_steps: int = 0,
-    ) -> None:
-        super().__init__(image_shape, score_bound, iw_samples, iw_batch, kl_warmup_steps)
-        if latent_dim < 1 or hidden < 1 or downsamples < 0 or blocks < 0:
+    family = "vae"
+
+    def __init__(self, image_shape: tuple[int, int, int], hp: VAEHparams) -> None:
+        super().__init__(image_shape, hp)
+        check_positive("vae", latent_dim=hp.latent_dim, hidden=hp.hidden)
+        if hp.downsamples < 0 or hp.blocks < 0:
             raise ValueError(
-                f"bad VAE sizes: latent_dim={latent_dim}, hidden={hidden}, "
-                f"downsamples={downsamples}, blocks={blocks}"
+                f"vae: downsamples and blocks must be >= 0, got {hp.downsamples}, {hp.blocks}"
             )
+        latent_dim, hidden, downsamples, blocks = (
+            hp.latent_dim,
+            hp.hidden,
+            hp.downsamples,
+            hp.blocks,
+        )
         channels, height, width = self.image_shape
-        self.hparams = {
-            "latent_dim": latent_dim,
-            "hidden": hidden,
-            "downsamples": downsamples,
-            "blocks": blocks,
-            "num_mixtures": num_mixtures,
-        }
-        self.mixture = DiscretizedLogisticMixture(channels, num_mixtures)
+        self.mixture = DiscretizedLogisticMixture(channels, hp.num_mixtures)
         self.latent_dim = latent_dim
         self.heights, self.widths = halvings(height, downsamples), halvings(width, downsamples)
         flat = hidden * self.heights[-1] * self.widths[-1]
@@ -305,6 +328,6 @@ class VAE(LatentVariableModel):
 
 
 @register("vae")
-def build_vae(image_shape: tuple[int, int, int], **hparams: object) -> VAE:
+def build_vae(image_shape: tuple[int, int, int], **hparams: Any) -> VAE:
     """``build("vae", (C, H, W), latent_dim=..., hidden=..., iw_samples=..., ...)``."""
-    return VAE(image_shape, **hparams)  # type: ignore[arg-type]
+    return VAE(image_shape, parse_hparams(VAEHparams, "vae", hparams))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from genood.models import LikelihoodModel, available, build, register
@@ -19,3 +21,33 @@ def test_a_registered_model_can_be_built() -> None:
 
     assert "test-constant" in available()
     assert build("test-constant", (1, 4, 4)).image_shape == (1, 4, 4)
+
+
+BUILT_IN = ["glow", "cv-glow", "realnvp", "pixelcnn", "vae", "hvae"]
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_every_model_refuses_an_unknown_hyper_parameter_the_same_way(name: str) -> None:
+    with pytest.raises(TypeError) as error:
+        build(name, (1, 8, 8), no_such_key=1)
+    message = str(error.value)
+    assert message.startswith(f"{name} got unknown hyper-parameter(s) ['no_such_key']; it takes: ")
+    assert re.search(r"it takes: \w+=\S+, \w+=", message)  # the accepted keys, with defaults
+
+
+def test_glow_and_realnvp_are_separate_modules() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, genood.models.glow; assert 'genood.models.realnvp' not in sys.modules; "
+        "from genood.models import build; build('realnvp', (1, 8, 8), levels=2, hidden=4)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_hvae_latent_channels_take_a_toml_array() -> None:
+    model = build("hvae", (1, 8, 8), latent_channels=[2, 2], hidden=4, iw_samples=2)
+    assert model.describe()["latent_channels"] == (2, 2)
+    with pytest.raises(TypeError, match="latent_channels must be a list of int"):
+        build("hvae", (1, 8, 8), latent_channels="2,2")
