@@ -17,7 +17,8 @@
 
 The in-distribution set and every OOD set must have a row in ``datasets``; detection metrics are
 in ``[0, 1]`` with OOD as the positive class; a claim's ``status`` and ``reproduced`` must agree
-(a claim not run is never reproduced). Keys beyond these are allowed (e.g. ``config``).
+(a claim not run is never reproduced). Keys beyond these are allowed (``EXTRA_KEYS`` are those
+``genood reproduce`` writes). ``docs/results-json.md`` documents every key named here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,18 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+# docs/results-json.md documents every key named here; tests/report/test_schema.py checks that.
+REQUIRED_KEYS = (
+    "experiment", "budget", "created", "genood_version", "runtime_s", "num_dims",
+    "in_distribution", "ood", "datasets", "detection", "claims", "figures", "scaled_down",
+    "analyses",
+)  # fmt: skip
+OPTIONAL_KEYS = ("expect_phenomenon", "figure_captions")
+# Written by ``genood reproduce`` and not validated: the resolved config and the main model.
+EXTRA_KEYS = ("missing_ood", "config", "model")
+DATASET_KEYS = ("bpd_mean", "bpd_std", "n")
+OPTIONAL_DATASET_KEYS = ("log_pz_bpd_mean", "logdet_bpd_mean")
+CLAIM_KEYS = ("id", "claim", "measured", "reproduced", "status")
 STATUSES = ("reproduced", "not reproduced", "not run at this budget")
 DETECTION_METRICS = ("auroc", "aupr_in", "aupr_out", "fpr95")
 FIGURE_SUFFIXES = (".png", ".svg")
@@ -73,7 +86,7 @@ def _datasets(value: Any) -> dict:
     for label, row in datasets.items():
         base = f"datasets[{label!r}]"
         _mapping(row, base)
-        for key in ("bpd_mean", "bpd_std", "n"):
+        for key in DATASET_KEYS:
             if key not in row:
                 _fail(f"{base}.{key}", "missing")
         _number(row["bpd_mean"], f"{base}.bpd_mean")
@@ -81,7 +94,7 @@ def _datasets(value: Any) -> dict:
         _expect(row["n"], int, f"{base}.n", "an integer")
         if row["n"] < 1:
             _fail(f"{base}.n", f"expected at least 1 sample, got {row['n']}")
-        for key in ("log_pz_bpd_mean", "logdet_bpd_mean"):
+        for key in OPTIONAL_DATASET_KEYS:
             if key in row:
                 _number(row[key], f"{base}.{key}")
     return datasets
@@ -112,7 +125,7 @@ def _claims(value: Any) -> None:
     for index, claim in enumerate(value):
         base = f"claims[{index}]"
         _mapping(claim, base)
-        for key in ("id", "claim", "measured", "reproduced", "status"):
+        for key in CLAIM_KEYS:
             if key not in claim:
                 _fail(f"{base}.{key}", "missing")
         _string(claim["id"], f"{base}.id")
@@ -147,12 +160,7 @@ def _figures(value: Any) -> None:
 def validate_results(obj: Any) -> None:
     """Raise ``ValueError`` naming the path of the first problem in a ``results.json`` object."""
     _mapping(obj, "(top level)")
-    required = (
-        "experiment", "budget", "created", "genood_version", "runtime_s", "num_dims",
-        "in_distribution", "ood", "datasets", "detection", "claims", "figures", "scaled_down",
-        "analyses",
-    )  # fmt: skip
-    for key in required:
+    for key in REQUIRED_KEYS:
         if key not in obj:
             _fail(key, "missing")
     for key in ("experiment", "budget", "genood_version", "in_distribution"):
@@ -191,4 +199,14 @@ def validate_results(obj: Any) -> None:
             _string(caption, f"figure_captions[{key!r}]", nonempty=False)
 
 
-__all__ = ["DETECTION_METRICS", "STATUSES", "validate_results"]
+__all__ = [
+    "CLAIM_KEYS",
+    "DATASET_KEYS",
+    "DETECTION_METRICS",
+    "EXTRA_KEYS",
+    "OPTIONAL_DATASET_KEYS",
+    "OPTIONAL_KEYS",
+    "REQUIRED_KEYS",
+    "STATUSES",
+    "validate_results",
+]

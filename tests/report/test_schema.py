@@ -76,3 +76,31 @@ def test_problems_are_reported_with_their_path(
 def test_top_level_must_be_an_object() -> None:
     with pytest.raises(ValueError, match=r"\(top level\): expected an object"):
         validate_results([])
+
+
+def test_docs_list_exactly_the_keys_the_schema_names() -> None:
+    """docs/results-json.md documents every key of the schema, and no key the schema lacks."""
+    import re
+    from pathlib import Path
+
+    from genood.report import schema
+
+    text = (Path(__file__).parents[2] / "docs" / "results-json.md").read_text()
+    top = text.split("## Top level", 1)[1].split("## Rows", 1)[0]
+    documented = re.findall(r"^\| `([a-z_]+)` \|", top, flags=re.MULTILINE)
+    assert len(documented) == len(set(documented)), "a key is documented twice"
+    named = {*schema.REQUIRED_KEYS, *schema.OPTIONAL_KEYS, *schema.EXTRA_KEYS}
+    assert set(documented) == named
+    required = set(re.findall(r"^\| `([a-z_]+)` \| yes \|", top, flags=re.MULTILINE))
+    assert required == set(schema.REQUIRED_KEYS)
+    rows = text.split("## Rows", 1)[1]
+    nested = (
+        *schema.DATASET_KEYS,
+        *schema.OPTIONAL_DATASET_KEYS,
+        *schema.DETECTION_METRICS,
+        *schema.CLAIM_KEYS,
+    )
+    for key in nested:
+        assert f"`{key}`" in rows, f"docs/results-json.md does not document {key!r}"
+    for status in schema.STATUSES:
+        assert f"`{status}`" in rows
