@@ -20,46 +20,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 # Subpackages and modules reachable as attributes of ``genood``, imported on first access.
-SUBMODULES = (
-    "analysis",
-    "config",
-    "data",
-    "densities",
-    "experiments",
-    "flows",
-    "models",
-    "ood",
-    "report",
-    "train",
-)
-
-if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ imports on demand
-    from genood import (
-        analysis,
-        config,
-        data,
-        densities,
-        experiments,
-        flows,
-        models,
-        ood,
-        report,
-        train,
-    )
-
-
-def __getattr__(name: str) -> ModuleType:
-    if name in SUBMODULES:
-        return importlib.import_module(f"genood.{name}")
-    raise AttributeError(f"module 'genood' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *SUBMODULES])
-
-
 __all__ = [
-    "SUBMODULES",
     "__version__",
     "analysis",
     "config",
@@ -72,3 +33,26 @@ __all__ = [
     "report",
     "train",
 ]
+SUBMODULES = tuple(name for name in __all__ if name != "__version__")
+
+if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ imports on demand
+    from genood import analysis as analysis
+    from genood import config as config
+    from genood import data as data
+    from genood import densities as densities
+    from genood import experiments as experiments
+    from genood import flows as flows
+    from genood import models as models
+    from genood import ood as ood
+    from genood import report as report
+    from genood import train as train
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in SUBMODULES:
+        return importlib.import_module(f"genood.{name}")
+    raise AttributeError(f"module 'genood' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *SUBMODULES])

@@ -32,6 +32,7 @@ def test_subpackages_load_on_first_attribute_access() -> None:
         "assert m.num_dims == 64; assert genood.data.Preprocessing is not None"
     )
     assert set(genood.SUBMODULES) <= set(dir(genood))
+    assert "models" in genood.SUBMODULES and "__version__" not in genood.SUBMODULES
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         genood.nothing  # noqa: B018
 

@@ -4,6 +4,7 @@
 * :func:`add_limit_option` / :func:`check_limit`: ``--limit N`` keeps the first ``N`` images of a
   set; it must be at least 1, and leaving it out means every image. ``--limit 0`` is refused with
   a one-line error (it used to mean "all" in some commands and "none" in others).
+* :func:`add_key_value_option`: a repeatable ``--flag KEY=VALUE ...`` (``train --set``).
 * :func:`add_hparam_option` / :func:`hparam_overrides`: ``--hparam KEY=VALUE ...``, a trained
   model's scoring settings changed for one command (``score``, ``detect``).
 """
@@ -33,16 +34,20 @@ def add_runtime_options(
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
+def add_key_value_option(parser: argparse.ArgumentParser, flag: str, dest: str, help: str) -> None:
+    """``FLAG KEY=VALUE ...``, repeatable; the strings collect in ``args.<dest>`` (a list)."""
+    parser.add_argument(
+        flag, dest=dest, action="extend", nargs="+", default=[], metavar="KEY=VALUE", help=help
+    )
+
+
 def add_hparam_option(parser: argparse.ArgumentParser) -> None:
     """``--hparam KEY=VALUE ...``: change how the trained model scores, for this command only."""
-    parser.add_argument(
+    add_key_value_option(
+        parser,
         "--hparam",
-        dest="hparams",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change a scoring setting of the run's model for this command, e.g. --hparam "
+        "hparams",
+        "change a scoring setting of the run's model for this command, e.g. --hparam "
         "iw_samples=10 iw_batch=64 (a VAE's K and images x samples per pass); a setting that "
         "changes the trained parameters is refused",
     )
@@ -82,6 +87,7 @@ def check_limit(limit: int | None, option: str = "--limit") -> int | None:
 __all__ = [
     "DEVICES",
     "add_hparam_option",
+    "add_key_value_option",
     "add_limit_option",
     "add_runtime_options",
     "check_limit",

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from genood.cli.options import add_runtime_options
+from genood.cli.options import add_key_value_option, add_runtime_options
 
 
 def register(subparsers: Any) -> None:
@@ -45,14 +45,11 @@ def register(subparsers: Any) -> None:
 
 def _add_common(parser: argparse.ArgumentParser, folder: str) -> None:
     """Options of both commands; ``folder`` is the folder they train into, for the help."""
-    parser.add_argument(
+    add_key_value_option(
+        parser,
         "--set",
-        dest="overrides",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config keys, e.g. --set train.lr=5e-4 model.hparams.hidden=64",
+        "overrides",
+        "override config keys, e.g. --set train.lr=5e-4 model.hparams.hidden=64",
     )
     parser.add_argument(
         "--resume",

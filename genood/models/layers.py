@@ -74,33 +74,43 @@ class DownRightShiftedConv2d(nn.Conv2d):
         return super().forward(F.pad(x, self.shift_pad))
 
 
-class DownShiftedDeconv2d(nn.ConvTranspose2d):
+class _ShiftedDeconv2d(nn.ConvTranspose2d):
+    """Stride-2 transposed convolution whose output :meth:`crop` keeps causal (shifted)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple[int, int]) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=2, output_padding=1)
+        self.kernel = kernel_size
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return self.crop(super().forward(x))
+
+    def crop(self, out: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class DownShiftedDeconv2d(_ShiftedDeconv2d):
     """Stride-2 transposed convolution cropped so that the output stays down-shifted."""
 
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: tuple[int, int] = (2, 3)
     ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride=2, output_padding=1)
-        self.kernel = kernel_size
+        super().__init__(in_channels, out_channels, kernel_size)
 
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        out = super().forward(x)
+    def crop(self, out: Tensor) -> Tensor:
         kh, kw = self.kernel
         h, w = out.shape[2], out.shape[3]
         return out[:, :, : h - kh + 1, (kw - 1) // 2 : w - (kw - 1) // 2]
 
 
-class DownRightShiftedDeconv2d(nn.ConvTranspose2d):
+class DownRightShiftedDeconv2d(_ShiftedDeconv2d):
     """Stride-2 transposed convolution cropped so that the output stays down-right-shifted."""
 
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: tuple[int, int] = (2, 2)
     ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride=2, output_padding=1)
-        self.kernel = kernel_size
+        super().__init__(in_channels, out_channels, kernel_size)
 
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        out = super().forward(x)
+    def crop(self, out: Tensor) -> Tensor:
         kh, kw = self.kernel
         return out[:, :, : out.shape[2] - kh + 1, : out.shape[3] - kw + 1]
 

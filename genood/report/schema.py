@@ -79,16 +79,22 @@ def _mapping(value: Any, path: str) -> dict:
     return value
 
 
+def _row(value: Any, base: str, keys: tuple[str, ...]) -> dict:
+    """``value`` as an object that has every one of ``keys``."""
+    row = _mapping(value, base)
+    for key in keys:
+        if key not in row:
+            _fail(f"{base}.{key}", "missing")
+    return row
+
+
 def _datasets(value: Any) -> dict:
     datasets = _mapping(value, "datasets")
     if not datasets:
         _fail("datasets", "expected at least one data set")
     for label, row in datasets.items():
         base = f"datasets[{label!r}]"
-        _mapping(row, base)
-        for key in DATASET_KEYS:
-            if key not in row:
-                _fail(f"{base}.{key}", "missing")
+        _row(row, base, DATASET_KEYS)
         _number(row["bpd_mean"], f"{base}.bpd_mean")
         _number(row["bpd_std"], f"{base}.bpd_std", low=0)
         _expect(row["n"], int, f"{base}.n", "an integer")
@@ -124,10 +130,7 @@ def _claims(value: Any) -> None:
     seen = set()
     for index, claim in enumerate(value):
         base = f"claims[{index}]"
-        _mapping(claim, base)
-        for key in CLAIM_KEYS:
-            if key not in claim:
-                _fail(f"{base}.{key}", "missing")
+        _row(claim, base, CLAIM_KEYS)
         _string(claim["id"], f"{base}.id")
         if not _CLAIM_ID.match(claim["id"]):
             _fail(f"{base}.id", f"expected an id like 'C1', got {claim['id']!r}")

@@ -12,7 +12,7 @@ import contextlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import torch
@@ -32,51 +32,41 @@ def scores_path(run_dir: str | Path, name: str, split: str) -> Path:
 
 
 def score_dataset(
-    run_dir_or_loaded: str | Path | LoadedRun,
-    spec: str,
-    limit: int | None = None,
-    batch_size: int = 256,
-    device: str | torch.device | None = None,
-    data_dir: str | Path | None = None,
-    save: bool = True,
-    precision: str = "fp32",
-    preprocessing: Any = None,
-    progress: bool = True,
-    context: DistContext | None = None,
+    run_dir_or_loaded: str | Path | LoadedRun, spec: str, **options: Unpack[ScoreOptions]
 ) -> dict[str, np.ndarray]:
-    """Per-sample scores of data set ``spec`` under a trained run.
-
-    Args:
-        run_dir_or_loaded: a run folder or a :class:`LoadedRun`.
-        spec: data set spec (``mnist:test``, ``npz:PATH``...).
-        limit: score at most this many images.
-        batch_size: images per forward pass.
-        device: where to run (default: the loaded run's device, else ``auto``).
-        data_dir: data folder.
-        save: write ``RUN/scores/<name>-<split>.npz``.
-        precision: ``fp32`` or ``bf16``.
-        preprocessing: override the recorded preprocessing (``--pad-to/--channels/--resize``).
-        progress: tqdm bars.
-        context: split the images across ranks (torchrun); the result is gathered on every rank
-            and rank 0 saves it.
+    """Per-sample scores of data set ``spec`` under a trained run (options: :class:`ScoreOptions`).
 
     Returns:
         ``bits_per_dim``, ``log_prob`` and every model term (float64, ``(N,)``), ``labels``.
     """
-    results, _ = score_to_file(
-        run_dir_or_loaded,
-        spec,
-        limit=limit,
-        batch_size=batch_size,
-        device=device,
-        data_dir=data_dir,
-        save=save,
-        precision=precision,
-        preprocessing=preprocessing,
-        progress=progress,
-        context=context,
-    )
-    return results
+    return score_to_file(run_dir_or_loaded, spec, **options)[0]
+
+
+class ScoreOptions(TypedDict, total=False):
+    """How :func:`score_dataset` and :func:`score_to_file` score (every key optional).
+
+    Attributes:
+        limit: score at most this many images.
+        batch_size: images per forward pass (256).
+        device: where to run (default: the loaded run's device, else ``auto``).
+        data_dir: data folder.
+        save: write ``RUN/scores/<name>-<split>.npz`` (``True``).
+        precision: ``fp32`` (default) or ``bf16``.
+        preprocessing: override the recorded preprocessing (``--pad-to/--channels/--resize``).
+        progress: tqdm bars (``True``).
+        context: split the images across ranks (torchrun); the result is gathered on every rank
+            and rank 0 saves it.
+    """
+
+    limit: int | None
+    batch_size: int
+    device: str | torch.device | None
+    data_dir: str | Path | None
+    save: bool
+    precision: str
+    preprocessing: Any
+    progress: bool
+    context: DistContext | None
 
 
 def score_to_file(
