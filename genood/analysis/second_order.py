@@ -34,10 +34,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from genood.models.base import LikelihoodModel
 
 # genood's (and Glow's) model space: x = y/256 - 1/2; the paper's variance scale.
 MODEL_SCALE = 1.0 / 256.0
@@ -297,7 +300,7 @@ class SecondOrderResult:
         )
 
 
-def _model_space(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:
+def _model_space(model: LikelihoodModel, images: np.ndarray) -> np.ndarray:
     """uint8 images -> the model's (deterministic) inputs, ``(N, D)`` float64."""
     out = []
     for start in range(0, len(images), 1024):
@@ -312,7 +315,7 @@ def second_order_analysis(
     images_q: np.ndarray,
     log_prob_p: np.ndarray,
     log_prob_q: np.ndarray,
-    model: torch.nn.Module | None = None,
+    model: LikelihoodModel | None = None,
     matrices: Sequence[np.ndarray | Tensor] | None = None,
     prior_var: float = 1.0,
     hessian: bool = True,
@@ -349,10 +352,11 @@ def second_order_analysis(
     if matrices is None and model is not None and hasattr(model, "channel_mixing_matrices"):
         # genood's FlowModel folds each step's ActNorm scale into its matrix; only the first
         # level's steps act on every dimension (later levels see what was not factored out).
+        mixing = cast(Any, model).channel_mixing_matrices  # FlowModel's, found by hasattr
         try:
-            matrices = list(model.channel_mixing_matrices(level=0))
+            matrices = list(mixing(level=0))
         except TypeError:  # a model whose method takes no level
-            matrices = list(model.channel_mixing_matrices())
+            matrices = list(mixing())
     if matrices:
         level = first_level_matrices(matrices)
         size, channels = level[0].shape[0], p.shape[1]
@@ -375,7 +379,7 @@ def second_order_analysis(
         xp, xq = _model_space(model, p), _model_space(model, q)
         x0 = xp.mean(axis=0)
         start = torch.as_tensor(x0.reshape(p.shape[1:]), dtype=torch.float32)
-        grad, hess = log_prob_hessian(model.log_prob, start.to(_device(model)), chunk)
+        grad, hess = log_prob_hessian(model.log_prob, start.to(model.device), chunk)
         # Eq. 5: each set centred at its own mean, so only the covariances enter.
         predicted["hessian_variance"] = 0.5 * (
             _quadratic_means(xq, xq.mean(axis=0), hess) - _quadratic_means(xp, x0, hess)
@@ -409,12 +413,6 @@ def second_order_analysis(
         prior_var=float(prior_var) if alphas is not None else None,
         notes=notes,
     )
-
-
-def _device(model: torch.nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    return torch.device("cpu")
 
 
 __all__ = [

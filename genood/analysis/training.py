@@ -69,7 +69,9 @@ def tracked_curves(
         if rows and key not in tracked:
             names = sorted({k[len(TRACK_KEY) + 1 : -1] for k in tracked})
             raise KeyError(f"OOD set {ood!r} was not tracked during training; tracked: {names}")
-    both = [r for r in rows if key is not None and in_key in r and key in r]
+    if key is None:
+        return {"ood": ood, "steps": [], "in_bpd": [], "ood_bpd": []}
+    both = [r for r in rows if in_key in r and key in r]
     return {
         "ood": key[len(TRACK_KEY) + 1 : -1] if key else ood,
         "steps": [int(r["step"]) for r in both],

@@ -18,7 +18,7 @@ from genood.data.registry import Dataset, Layout, register
 from genood.data.sources import AptPackage, NpmPackage
 
 # ----------------------------------------------------------------------------- IDX sets
-IDX_FILES = {
+IDX_FILES: dict[str, tuple[str, ...]] = {
     split: (f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz")
     for split, prefix in (("train", "train"), ("test", "t10k"))
 }

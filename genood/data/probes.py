@@ -65,7 +65,7 @@ def letters(count: int, shape: tuple[int, int, int], rng: np.random.Generator) -
             stroke_width=int(rng.integers(0, 3)),
             stroke_fill=255,
         )
-        canvas = canvas.rotate(float(rng.uniform(-15, 15)), resample=Image.BILINEAR)
+        canvas = canvas.rotate(float(rng.uniform(-15, 15)), resample=Image.Resampling.BILINEAR)
         glyphs.append(_mnist_box(np.asarray(canvas), rng))
     return _to_shape(np.stack(glyphs), shape)
 
@@ -137,7 +137,7 @@ def _mnist_box(glyph: np.ndarray, rng: np.random.Generator, jitter: int = 2) -> 
     height, width = glyph.shape
     scale = 20.0 / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    box = np.asarray(Image.fromarray(glyph).resize(size, Image.LANCZOS))
+    box = np.asarray(Image.fromarray(glyph).resize(size, Image.Resampling.LANCZOS))
     out = np.zeros((28, 28), dtype=np.uint8)
     top = (28 - box.shape[0]) // 2 + int(rng.integers(-jitter, jitter + 1))
     left = (28 - box.shape[1]) // 2 + int(rng.integers(-jitter, jitter + 1))
@@ -151,7 +151,10 @@ def _to_shape(gray: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     channels, height, width = shape
     if (height, width) != gray.shape[1:]:
         gray = np.stack(
-            [np.asarray(Image.fromarray(g).resize((width, height), Image.BILINEAR)) for g in gray]
+            [
+                np.asarray(Image.fromarray(g).resize((width, height), Image.Resampling.BILINEAR))
+                for g in gray
+            ]
         )
     return np.repeat(gray[:, None], channels, axis=1)
 

@@ -128,11 +128,13 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
     for i in range(n):
         if c == 3:
             picture = Image.fromarray(np.ascontiguousarray(images[i].transpose(1, 2, 0)), "RGB")
-            out[i] = np.asarray(picture.resize((size, size), Image.BILINEAR)).transpose(2, 0, 1)
+            out[i] = np.asarray(picture.resize((size, size), Image.Resampling.BILINEAR)).transpose(
+                2, 0, 1
+            )
         else:
             for j in range(c):
                 picture = Image.fromarray(np.ascontiguousarray(images[i, j]), "L")
-                out[i, j] = np.asarray(picture.resize((size, size), Image.BILINEAR))
+                out[i, j] = np.asarray(picture.resize((size, size), Image.Resampling.BILINEAR))
     return out
 
 

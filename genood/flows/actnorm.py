@@ -36,6 +36,8 @@ class ActNorm(Flow):
     batch before wrapping the model so that every rank initialises identically.
     """
 
+    initialized: Tensor
+
     def __init__(self, channels: int, scale: float = 1.0, eps: float = 1e-6) -> None:
         super().__init__()
         if channels < 1:

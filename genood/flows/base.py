@@ -15,6 +15,7 @@ factored-out latent and its log-density under a (conditional) prior, and
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from torch import Tensor, nn
 
@@ -52,7 +53,7 @@ class Sequential(Flow):
 
     def inverse(self, z: Tensor) -> Tensor:
         for layer in reversed(self.layers):
-            z = layer.inverse(z)
+            z = cast(Flow, layer).inverse(z)
         return z
 
     def __len__(self) -> int:

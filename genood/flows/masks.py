@@ -52,6 +52,8 @@ class MaskedAffineCoupling(Flow):
         scale: ``"tanh"`` (RealNVP's ``scale * tanh(h)``) or ``"sigmoid"`` (Glow's).
     """
 
+    mask: Tensor
+
     def __init__(self, mask: Tensor, channels: int, net: nn.Module, scale: str = "tanh") -> None:
         super().__init__()
         check_shape(mask, 4, "MaskedAffineCoupling mask")

@@ -14,7 +14,7 @@ half; the last level's output is the top latent ``z_L`` with its own prior. Then
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -66,14 +66,14 @@ class MultiScaleFlow(nn.Module):
             raise ValueError("MultiScaleFlow needs one output shape per level, and >= 1 level")
         self.input_shape = tuple(input_shape)
         self.levels = nn.ModuleList(levels)
-        self.level_shapes = [tuple(s) for s in level_shapes]
+        self.level_shapes: list[Shape] = [(s[0], s[1], s[2]) for s in level_shapes]
         self.splits = nn.ModuleList(
             FactorOut(shape[0], learn_prior) for shape in self.level_shapes[:-1]
         )
         self.top_prior = TopPrior(self.level_shapes[-1], learn_prior)
         self.latent_shapes: list[Shape] = [
-            (split.factored_channels, shape[1], shape[2])
-            for split, shape in zip(self.splits, self.level_shapes)
+            (self._split(i).factored_channels, shape[1], shape[2])
+            for i, shape in enumerate(self.level_shapes[:-1])
         ] + [self.level_shapes[-1]]
         total = sum(c * h * w for c, h, w in self.latent_shapes)
         expected = input_shape[0] * input_shape[1] * input_shape[2]
@@ -109,6 +109,12 @@ class MultiScaleFlow(nn.Module):
             log_pz = log_pz + part
         return FlowOutput(latents, logdet, log_pz, level_log_pz)
 
+    def _level(self, i: int) -> Flow:
+        return cast(Flow, self.levels[i])
+
+    def _split(self, i: int) -> FactorOut:
+        return cast(FactorOut, self.splits[i])
+
     def inverse(self, latents: Sequence[Tensor]) -> Tensor:
         """The exact inverse: latents in the order :meth:`forward` returns them -> ``x``."""
         if len(latents) != len(self.latent_shapes):
@@ -116,8 +122,8 @@ class MultiScaleFlow(nn.Module):
         h = latents[-1]
         for i in reversed(range(self.num_levels)):
             if i < len(self.splits):
-                h = self.splits[i].inverse(h, latents[i])
-            h = self.levels[i].inverse(h)
+                h = self._split(i).inverse(h, latents[i])
+            h = self._level(i).inverse(h)
         return h
 
     @torch.no_grad()
@@ -126,9 +132,9 @@ class MultiScaleFlow(nn.Module):
         h = self.top_prior.sample(n, temperature)
         for i in reversed(range(self.num_levels)):
             if i < len(self.splits):
-                z = self.splits[i].prior.sample(h, temperature)
-                h = self.splits[i].inverse(h, z)
-            h = self.levels[i].inverse(h)
+                z = self._split(i).prior.sample(h, temperature)
+                h = self._split(i).inverse(h, z)
+            h = self._level(i).inverse(h)
         return h
 
     def prior_params(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
@@ -141,8 +147,8 @@ class MultiScaleFlow(nn.Module):
         for i, level in enumerate(self.levels):
             h, _ = level(h)
             if i < len(self.splits):
-                h = h[:, : self.splits[i].kept_channels]
-                params.append(self.splits[i].prior.params(h))
+                h = h[:, : self._split(i).kept_channels]
+                params.append(self._split(i).prior.params(h))
         mean, log_std = self.top_prior.params()
         top_shape = (x.shape[0], *self.latent_shapes[-1])
         params.append((mean.expand(top_shape), log_std.expand(top_shape)))

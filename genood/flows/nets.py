@@ -43,7 +43,7 @@ class ZeroConv2d(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
         nn.init.zeros_(self.conv.weight)
-        nn.init.zeros_(self.conv.bias)
+        nn.init.zeros_(self.conv.bias)  # type: ignore[arg-type]  # bias=True: never None
         self.logs = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
         self.logscale_factor = logscale_factor
 

@@ -145,6 +145,11 @@ class LUInvertibleConv1x1(_CachedWeight):
     strictly upper triangular; ``log |det W| = sum(log_s)``.
     """
 
+    perm: Tensor
+    sign_s: Tensor
+    lower_mask: Tensor
+    eye: Tensor
+
     def __init__(self, channels: int, generator: torch.Generator | None = None) -> None:
         super().__init__(channels)
         w0 = random_orthogonal(channels, generator).double()
@@ -173,6 +178,9 @@ class ChannelPermutation(Flow):
         kind: ``"reverse"`` or ``"shuffle"``.
         generator: RNG for ``"shuffle"``; the permutation is a buffer, so it is saved.
     """
+
+    perm: Tensor
+    inverse_perm: Tensor
 
     def __init__(
         self, channels: int, kind: str = "reverse", generator: torch.Generator | None = None

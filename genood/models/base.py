@@ -94,10 +94,10 @@ class LikelihoodModel(nn.Module):
     @property
     def device(self) -> torch.device:
         """Device of the model's parameters (CPU for a parameter-free model)."""
-        for tensor in self.parameters():
-            return tensor.device
-        for tensor in self.buffers():
-            return tensor.device
+        for parameter in self.parameters():
+            return parameter.device
+        for buffer in self.buffers():
+            return buffer.device
         return torch.device("cpu")
 
     # ----------------------------------------------------------------- the contract

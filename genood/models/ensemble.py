@@ -54,6 +54,7 @@ class Ensemble(LikelihoodModel):
                     "are not comparable"
                 )
         self.members = nn.ModuleList(members)
+        self.models: list[LikelihoodModel] = list(members)  # the same modules, typed
         self.log_scale = first.log_scale
         self.is_bound = True
 
@@ -64,14 +65,14 @@ class Ensemble(LikelihoodModel):
         self, images: Tensor, dequantize: bool, generator: torch.Generator | None = None
     ) -> Tensor:
         """The members' shared preprocessing (member 0's, identical for all)."""
-        return self.members[0].preprocess(images, dequantize, generator)
+        return self.models[0].preprocess(images, dequantize, generator)
 
     def postprocess(self, x: Tensor) -> Tensor:
-        return self.members[0].postprocess(x)
+        return self.models[0].postprocess(x)
 
     def member_log_probs(self, x: Tensor) -> Tensor:
         """``log p_m(x)`` of every member in nats, shape ``(M, B)``."""
-        return torch.stack([member.log_prob(x) for member in self.members])
+        return torch.stack([member.log_prob(x) for member in self.models])
 
     def log_prob_terms(self, x: Tensor) -> dict[str, Tensor]:
         """One term, ``mean_log_prob``: the members' mean log-likelihood (see module doc)."""
@@ -85,7 +86,7 @@ class Ensemble(LikelihoodModel):
         """``n`` draws from the uniform mixture: a random member for each sample."""
         which = torch.randint(len(self.members), (n,))
         samples: Tensor | None = None
-        for m, member in enumerate(self.members):
+        for m, member in enumerate(self.models):
             index = (which == m).nonzero(as_tuple=True)[0]
             if len(index) == 0:
                 continue

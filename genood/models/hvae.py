@@ -94,8 +94,8 @@ class HierarchicalVAE(LatentVariableModel):
         def res(n: int) -> list[nn.Module]:
             return [ResBlock(hidden) for _ in range(n)]
 
-        def conv(cin: int, cout: int, **kw: int) -> nn.Conv2d:
-            return nn.Conv2d(cin, cout, 3, padding=1, **kw)
+        def conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+            return nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
 
         # bottom-up: d_i at H / 2^i
         self.stem = nn.Sequential(conv(channels, hidden), *res(blocks))
@@ -148,13 +148,14 @@ class HierarchicalVAE(LatentVariableModel):
         posterior layer and ``sum_i log p(z_i | .) - log q(z_i | .)`` over posterior layers."""
         layers = self.num_latents
         kls: dict[str, Tensor] = {}
-        like = {"device": self.device, "dtype": self.output_params.weight.dtype}
-        log_ratio = torch.zeros(batch, **like)
+        device, dtype = self.device, self.output_params.weight.dtype
+        log_ratio = torch.zeros(batch, device=device, dtype=dtype)
         s: Tensor | None = None
         for i in range(layers, 0, -1):
             if i == layers:
                 shape = (batch, self.latent_channels[-1], self.heights[-1], self.widths[-1])
-                p_mean, p_std = torch.zeros(shape, **like), torch.ones(shape, **like)
+                p_mean = torch.zeros(shape, device=device, dtype=dtype)
+                p_std = torch.ones(shape, device=device, dtype=dtype)
             else:
                 s = self.top_down[i - 1](self._upsample(s, i))  # type: ignore[arg-type]
                 p_mean, p_std = gaussian_params(self.prior[i - 1](s))

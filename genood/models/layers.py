@@ -132,7 +132,7 @@ class GatedResnet(nn.Module):
     def __init__(
         self,
         filters: int,
-        conv: type[nn.Conv2d],
+        conv: type[DownShiftedConv2d] | type[DownRightShiftedConv2d],
         skip_channels: int = 0,
         dropout: float = 0.0,
     ) -> None:
@@ -165,7 +165,7 @@ class ResBlock(nn.Module):
         self.conv1 = nn.Conv2d(channels, channels, kernel_size, padding=pad)
         self.conv2 = nn.Conv2d(channels, channels, kernel_size, padding=pad)
         nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
+        nn.init.zeros_(self.conv2.bias)  # type: ignore[arg-type]  # bias=True: never None
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv2(F.elu(self.conv1(F.elu(x))))

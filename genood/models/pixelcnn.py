@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -134,7 +134,9 @@ class PixelCNN(DiscreteLikelihoodModel):
         u_skips = [down_shift(self.u_init(x))]
         ul_skips = [down_shift(self.ul_init_above(x)) + right_shift(self.ul_init_left(x))]
         for scale in range(self.scales):
-            for u_block, ul_block in zip(self.up_u[scale], self.up_ul[scale], strict=True):
+            for u_block, ul_block in zip(
+                _at(self.up_u, scale), _at(self.up_ul, scale), strict=True
+            ):
                 u = u_block(u_skips[-1])
                 ul_skips.append(ul_block(ul_skips[-1], skip=u))
                 u_skips.append(u)
@@ -144,7 +146,9 @@ class PixelCNN(DiscreteLikelihoodModel):
 
         u, ul = u_skips.pop(), ul_skips.pop()
         for scale in range(self.scales):
-            for u_block, ul_block in zip(self.down_u[scale], self.down_ul[scale], strict=True):
+            for u_block, ul_block in zip(
+                _at(self.down_u, scale), _at(self.down_ul, scale), strict=True
+            ):
                 u = u_block(u, skip=u_skips.pop())
                 ul = ul_block(ul, skip=torch.cat([u, ul_skips.pop()], dim=1))
             if scale < self.scales - 1:
@@ -197,6 +201,11 @@ class PixelCNN(DiscreteLikelihoodModel):
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), **self.hparams, "likelihood": "exact"}
+
+
+def _at(stages: nn.ModuleList, scale: int) -> nn.ModuleList:
+    """The blocks of one scale (``ModuleList`` indexing is typed as returning a ``Module``)."""
+    return cast(nn.ModuleList, stages[scale])
 
 
 @register("pixelcnn")

@@ -68,7 +68,7 @@ def score_images(
             )
             x = model.preprocess(batch, dequantize=dequantize)
             terms, parts = model.log_prob_parts(x)
-            log_prob = sum(t.double() for t in terms.values())
+            log_prob = torch.stack([t.double() for t in terms.values()]).sum(dim=0)
             out = {
                 "bits_per_dim": model.bits_from_log_prob(log_prob),
                 "log_prob": log_prob,

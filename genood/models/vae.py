@@ -125,6 +125,8 @@ class LatentVariableModel(DiscreteLikelihoodModel):
     is_bound = True
     family = "latent-variable model"
 
+    train_passes: Tensor
+
     def __init__(self, image_shape: tuple[int, int, int], hp: BoundHparams) -> None:
         super().__init__(image_shape)
         check_choice(self.family, "score_bound", hp.score_bound, SCORE_BOUNDS)
@@ -194,8 +196,8 @@ class LatentVariableModel(DiscreteLikelihoodModel):
                 beta = self.kl_weight()
                 self.train_passes += 1
                 if beta < 1.0:
-                    total_kl = sum(kl[0] for kl in draws.kl.values())
-                    terms["kl_warmup_bonus"] = (1.0 - beta) * total_kl  # type: ignore[operator]
+                    total_kl = torch.stack([kl[0] for kl in draws.kl.values()]).sum(dim=0)
+                    terms["kl_warmup_bonus"] = (1.0 - beta) * total_kl
             return terms
         draws = self.draws(x, self.iw_samples)
         terms = self._elbo_terms(draws)

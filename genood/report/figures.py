@@ -9,8 +9,9 @@ Bits/dim axes always state ``D``; lower bits/dim means higher likelihood.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -68,7 +69,7 @@ def _histograms(ax: Axes, series: Mapping[str, np.ndarray], xlabel: str) -> None
         pad = max(1e-3, abs(lo) * 1e-3)
         lo, hi = lo - pad, hi + pad
     smallest = min(v.size for v in data.values())
-    edges = np.linspace(lo, hi, int(np.clip(2 * np.sqrt(smallest), 10, 60)) + 1)
+    edges = np.linspace(lo, hi, int(np.clip(2 * np.sqrt(smallest), 10, 60)) + 1).tolist()
     for index, (label, values) in enumerate(data.items()):
         color = COLORS[index % len(COLORS)]
         outside = int(np.sum((values < lo) | (values > hi)))
@@ -339,7 +340,7 @@ def sample_grid(
 
 
 # The figure kinds :mod:`genood.report.store` can redraw from saved arrays.
-FIGURES = {
+FIGURES: dict[str, Callable[..., Any]] = {
     "bpd_histograms": bpd_histograms,
     "decomposition_histograms": decomposition_histograms,
     "asymmetry_histograms": asymmetry_histograms,

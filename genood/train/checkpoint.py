@@ -66,7 +66,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
 # ----------------------------------------------------------------------------- RNG states
 def capture_rng() -> dict[str, Any]:
     """Every global RNG state as tensors and plain values (safe for ``weights_only`` loads)."""
-    np_state = np.random.get_state()
+    np_state: tuple[Any, ...] = np.random.get_state(legacy=True)  # type: ignore[assignment]
     py_state = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),

@@ -258,7 +258,8 @@ def _load_data(
         context.barrier()  # let rank 0 download and cache first
     train_set = load_set(d.train, data_dir, d.limit, show)
     raw = np.asarray(train_set.images)
-    image_shape = tuple(int(s) for s in preprocessing.output_shape(tuple(raw.shape[1:])))
+    c, h, w = (int(s) for s in preprocessing.output_shape(tuple(raw.shape[1:])))
+    image_shape = (c, h, w)
     train = fit_images(raw, preprocessing, image_shape, f"data.train {d.train!r}")
     val = None
     if d.val:

@@ -187,12 +187,12 @@ class Trainer:
         """Memory format, DDP wrapping and ``torch.compile``, after initialisation or loading."""
         t = self.config.train
         if t.channels_last:
-            self.model.to(memory_format=torch.channels_last)
-        module: nn.Module = self.objective
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from Module.to's stubs
+        module: Any = self.objective  # an nn.Module, or what torch.compile wraps it in
         if self.context.enabled:
             # Buffers (ActNorm's "initialized" flags, LU permutations) are identical on every
             # rank after the shared initialisation; syncing them on each forward is wasted work.
-            sync = (
+            sync: dict[str, Any] = (
                 {"forward_sync_buffers": False}
                 if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
                 else {"broadcast_buffers": False}

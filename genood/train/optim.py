@@ -12,7 +12,7 @@ suggests) applies the new values from the next step on.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +99,7 @@ def apply_hyperparameters(
                 state["step"] = step.to(param.device if capturable else "cpu", torch.float32)
 
 
-def clip_gradients(parameters: list[Tensor], max_norm: float) -> Tensor:
+def clip_gradients(parameters: Sequence[Tensor], max_norm: float) -> Tensor:
     """Clip the global gradient norm to ``max_norm`` (0: no clipping); returns the norm before.
 
     The norm stays a device tensor (no host sync); it is non-finite when any gradient is, which

@@ -40,7 +40,7 @@ def _allowed() -> dict[tuple[str, str], Callable[..., Any]]:
     for package in ("numpy.core", "numpy._core"):
         allowed[(f"{package}.multiarray", "_reconstruct")] = _multiarray._reconstruct
         allowed[(f"{package}.multiarray", "scalar")] = _multiarray.scalar
-        allowed[(f"{package}.numeric", "_frombuffer")] = _numeric._frombuffer
+        allowed[(f"{package}.numeric", "_frombuffer")] = _numeric._frombuffer  # type: ignore[attr-defined]  # private, absent from numpy's stubs
     allowed[("numpy", "ndarray")] = np.ndarray
     allowed[("numpy", "dtype")] = np.dtype
     return allowed
