@@ -27,6 +27,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check genood tests benchmarks
 	$(VENV)/bin/ruff format --check genood tests benchmarks
+	$(PY) -m mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format genood tests benchmarks

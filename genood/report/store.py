@@ -73,7 +73,8 @@ def save_figure(run_dir: str | Path, key: str, kind: str, **inputs: Any) -> str:
     meta = {"kind": kind, "path": relative, "inputs": _pack(inputs, arrays)}
     data = run / DATA_DIR / f"{key}.npz"
     with atomic_path(data) as temporary, open(temporary, "wb") as f:
-        np.savez_compressed(f, **arrays, **{_META: np.array(json.dumps(meta))})
+        arrays[_META] = np.array(json.dumps(meta))
+        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]  # stubs: **arrays as allow_pickle
     return relative
 
 

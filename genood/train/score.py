@@ -168,7 +168,7 @@ def _score_to_file(
         with atomic_path(path) as temporary, open(temporary, "wb") as f:
             np.savez(
                 f,
-                **results,
+                **results,  # type: ignore[arg-type]  # numpy's stubs read **arrays as allow_pickle
                 spec=np.array(spec),
                 num_dims=np.array(model.num_dims),
                 image_shape=np.array(model.image_shape),
