@@ -30,6 +30,8 @@ from genood.report.store import save_figure
 
 # The Hessian-based second-order predictions cost D double-backward passes: skip above this D.
 MAX_HESSIAN_DIMS = 1024
+# Glow's usual sampling temperature (Kingma & Dhariwal 2018): the prior's std scaled by T.
+SAMPLE_TEMPERATURE = 0.7
 # Graying and the Hessian use at most this many images per set: their means converge quickly.
 ANALYSIS_IMAGES = 1000
 
@@ -63,8 +65,10 @@ def evaluate_claims(
         title=f"{ctx.experiment.name}: {main.describe()['model']}",
         num_dims=num_dims,
     )
-    samples = main.sample_images(36, temperature=0.7).cpu().numpy()
-    figures["samples"] = save_figure(run, "samples", "sample_grid", images=samples)
+    samples = main.sample_images(36, temperature=SAMPLE_TEMPERATURE).cpu().numpy()
+    figures["samples"] = save_figure(
+        run, "samples", "sample_grid", images=samples, temperature=SAMPLE_TEMPERATURE
+    )
 
     likelihood_auroc = detection.get("likelihood", {}).get("auroc", float("nan"))
     if "C1" in claims_run:

@@ -20,6 +20,16 @@ PREDICTIONS = {
     "hessian_full": "full second-order Taylor expansion, with the mean shift",
 }
 TERMS = {"log_pz": "distribution term log p(z)", "logdet": "volume term log|det J|"}
+# Headings of the analyses genood reproduce writes; any other key is shown as it is.
+TITLES = {
+    "decomposition": "Where the gap lives: log p(z) and log|det J| (C4)",
+    "ensembles": "Ensembles (C3)",
+    "cv_glow_training": "CV-Glow during training (C5)",
+    "second_order": "Second-order analysis (C6)",
+    "graying": "Graying (C7)",
+    "asymmetry": "Asymmetry (C2)",
+}
+SVG_COLORS = ("#0969da", "#cf222e")
 
 
 def _sign(ok: bool) -> str:
@@ -125,9 +135,72 @@ def curves(series: Mapping[str, list]) -> str:
     return table(["factor", *(esc(k) for k in series)], rows, numeric=set(range(len(series) + 1)))
 
 
+def training_curve(result: Mapping[str, Any]) -> str:
+    """In-distribution and OOD bits/dim over training steps as an inline SVG line chart (the
+    paper's "during optimization" plot), with a one-line reading of it."""
+    steps = [float(s) for s in result["steps"]]
+    series = {
+        "in-distribution (held-out)": [float(v) for v in result["in_bpd"]],
+        f"OOD ({result.get('ood') or 'tracked set'})": [float(v) for v in result["ood_bpd"]],
+    }
+    if not steps:
+        return '<p class="note">No evaluations were logged during training.</p>'
+    width, height, pad = 640, 260, 44
+    values = [v for curve in series.values() for v in curve]
+    lo, hi = min(values), max(values)
+    hi = hi if hi > lo else lo + 1.0
+    span = steps[-1] - steps[0]
+
+    def x_of(step: float) -> float:
+        return pad + (step - steps[0]) / span * (width - 2 * pad) if span > 0 else width / 2
+
+    def y_of(v: float) -> float:
+        return height - pad - (v - lo) / (hi - lo) * (height - 2 * pad)
+
+    lines, legend = [], []
+    for index, (label, curve) in enumerate(series.items()):
+        color = SVG_COLORS[index % len(SVG_COLORS)]
+        points = " ".join(f"{x_of(s):.1f},{y_of(v):.1f}" for s, v in zip(steps, curve))
+        lines.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>')
+        lines += [
+            f'<circle cx="{x_of(s):.1f}" cy="{y_of(v):.1f}" r="3" fill="{color}"/>'
+            for s, v in zip(steps, curve)
+        ]
+        legend.append(
+            f'<text x="{pad + 8}" y="{pad - 22 + 14 * index}" fill="{color}" font-size="12">'
+            f"{esc(label)}</text>"
+        )
+    axes = (
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+        'stroke="#59636e"/>'
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#59636e"/>'
+        f'<text x="{width / 2}" y="{height - 10}" font-size="12" text-anchor="middle">'
+        f"training step ({fmt(steps[0])} to {fmt(steps[-1])})</text>"
+        f'<text x="{pad - 6}" y="{y_of(hi):.1f}" font-size="11" text-anchor="end">'
+        f"{hi:.2f}</text>"
+        f'<text x="{pad - 6}" y="{y_of(lo):.1f}" font-size="11" text-anchor="end">{lo:.2f}</text>'
+        f'<text x="12" y="{height / 2}" font-size="12" transform="rotate(-90 12 {height / 2})" '
+        'text-anchor="middle">bits/dim</text>'
+    )
+    svg = (
+        f'<svg class="curve" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="bits/dim during training">{axes}{"".join(lines)}{"".join(legend)}</svg>'
+    )
+    in_bpd, ood_bpd = series_values = list(series.values())
+    preferred = sum(o < i for i, o in zip(*series_values))
+    reading = (
+        f"The OOD set has the lower bits/dim (is more likely) at {preferred} of {len(steps)} "
+        f"evaluations; at step {fmt(steps[-1])}: {in_bpd[-1]:.3f} in-distribution vs "
+        f"{ood_bpd[-1]:.3f} OOD bits/dim."
+    )
+    return f'{svg}<p class="note">{esc(reading)}</p>'
+
+
 def generic(value: Any, depth: int = 0) -> str:
     """Any JSON value, recognising the known analysis shapes at every level."""
     if isinstance(value, Mapping):
+        if {"steps", "in_bpd", "ood_bpd"} <= value.keys():
+            return training_curve(value)
         if {"predicted", "measured_gap"} <= value.keys():
             return second_order(value)
         if {"gaps", "carrier", "in_means", "ood_means"} <= value.keys():
@@ -154,11 +227,19 @@ def analyses_section(analyses: Mapping[str, Any]) -> str:
     if not analyses:
         return ""
     parts = [
-        f'<h3 id="analysis-{esc(key)}">{esc(key.replace("_", " ").capitalize())}</h3>'
+        f'<h3 id="analysis-{esc(key)}">{esc(TITLES.get(key, key.replace("_", " ").capitalize()))}</h3>'
         + generic(value)
         for key, value in analyses.items()
     ]
     return f'<section id="analyses"><h2>Analyses</h2>{"".join(parts)}</section>'
 
 
-__all__ = ["analyses_section", "decomposition", "ensembles", "generic", "second_order"]
+__all__ = [
+    "TITLES",
+    "analyses_section",
+    "decomposition",
+    "ensembles",
+    "generic",
+    "second_order",
+    "training_curve",
+]

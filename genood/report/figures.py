@@ -308,9 +308,16 @@ def second_order_plot(
 
 
 def sample_grid(
-    images: np.ndarray, path: str | Path, ncols: int | None = None, title: str = ""
+    images: np.ndarray,
+    path: str | Path,
+    ncols: int | None = None,
+    title: str = "",
+    temperature: float | None = None,
 ) -> Path:
-    """A grid of uint8 images ``(N, C, H, W)`` with ``C`` 1 or 3, at most 100 of them."""
+    """A grid of uint8 images ``(N, C, H, W)`` with ``C`` 1 or 3, at most 100 of them.
+
+    ``temperature``, when given, is the sampling temperature, stated under the grid.
+    """
     array = np.asarray(images)
     if array.dtype != np.uint8 or array.ndim != 4 or array.shape[1] not in (1, 3):
         raise ValueError(
@@ -327,7 +334,8 @@ def sample_grid(
             image.transpose(1, 2, 0)
         )
     inches = min(8.0, max(2.5, 0.45 * cols * max(1.0, w / 8)))
-    figure = _figure(inches, inches * grid.shape[0] / grid.shape[1] + (0.4 if title else 0.0))
+    extra = (0.4 if title else 0.0) + (0.3 if temperature is not None else 0.0)
+    figure = _figure(inches, inches * grid.shape[0] / grid.shape[1] + extra)
     ax = figure.add_subplot()
     if c == 1:
         ax.imshow(grid[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
@@ -336,6 +344,9 @@ def sample_grid(
     ax.set_axis_off()
     if title:
         ax.set_title(title)
+    if temperature is not None:
+        ax.text(0.5, -0.02, f"sampling temperature T = {temperature:g}", transform=ax.transAxes,
+                ha="center", va="top", fontsize=9)  # fmt: skip
     return _save(figure, path)
 
 

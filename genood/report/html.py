@@ -74,6 +74,13 @@ th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid var(--lin
   vertical-align: top; }
 th { background: var(--soft); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th { overflow-wrap: anywhere; }
+.table-wrap { max-width: 100%; overflow-x: auto; }
+#probe-table { font-size: 13px; }
+#probe-table th, #probe-table td { padding: 6px 6px; }
+#probe-table td.num { white-space: normal; }
+.share { color: var(--muted); font-size: 12px; }
+svg.curve { width: 100%; max-width: 640px; height: auto; display: block; }
 tbody tr:hover { background: #fafbfc; }
 .summary { font-size: 16px; margin: 6px 0 10px; }
 .badge { display: inline-block; padding: 2px 9px; border-radius: 999px; font-size: 13px;
@@ -84,7 +91,7 @@ tbody tr:hover { background: #fafbfc; }
 .not-run td { color: var(--muted); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 18px; margin: 8px 0; }
 dl.facts dt { color: var(--muted); }
-dl.facts dd { margin: 0; }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; min-width: 0; }
 .note { color: var(--muted); font-size: 13px; margin: 4px 0; }
 figure { margin: 18px 0 26px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
@@ -219,32 +226,51 @@ def probe_table(detection: Mapping[str, Any]) -> str:
     for score, row in detection.items():
         found = row.get("probes", {})
         cells = [
-            f"{fmt(found[s]['auroc'])} / {found[s]['tpr']:.0%}" if s in found else "" for s in sets
+            f'{fmt(found[s]["auroc"])}<br><span class="share">{found[s]["tpr"]:.0%}</span>'
+            if s in found
+            else ""
+            for s in sets
         ]
         worst = min((found[s]["auroc"] for s in sets if s in found), default=float("nan"))
         rows.append([esc(score), *cells, fmt(min(worst, row["auroc"]))])
-    headers = ["Score", *(esc(s) for s in sets), "Worst AUROC (probes and main pair)"]
+    # "probe:inverted:fashion-mnist:test" -> "inverted: fashion-mnist:test", breakable
+    names = [esc(s.removeprefix("probe:").replace(":", ": ", 1)) for s in sets]
+    headers = ["Score", *names, "Worst AUROC"]
     note = (
         "The same detectors, fitted and calibrated on in-distribution data only, against generated "
-        "OOD sets nobody tuned them on. Cells: AUROC / share of the set rejected at the "
-        "calibrated threshold (5 % FPR)."
+        "OOD sets nobody tuned them on (genood.data.probes). Cells: AUROC, and under it the share "
+        "of the set rejected at the calibrated threshold (5 % FPR). Worst AUROC: over the probes "
+        "and the main pair."
     )
     rendered = table(headers, rows, numeric=set(range(1, len(headers))), id="probe-table")
     return f'<h3>OOD sets nobody tuned on</h3><p class="note">{note}</p>{rendered}'
+
+
+def _samples_caption(inputs: Any) -> str:
+    """The sample grid's caption, with the sampling temperature the figure data recorded."""
+    temperature = None
+    if isinstance(inputs, Mapping) and "__dict__" in inputs:  # how store.py packs a dict
+        temperature = dict(inputs["__dict__"]).get("temperature")
+    if temperature is None:
+        return CAPTIONS["samples"] + " The sampling temperature was not recorded."
+    return f"{CAPTIONS['samples']} Sampling temperature T = {temperature:g} (the prior's std x T)."
 
 
 def _caption(results: Mapping[str, Any], run_dir: Path, key: str) -> str:
     custom = results.get("figure_captions", {})
     if key in custom:
         return custom[key]
-    if key in CAPTIONS:
-        return CAPTIONS[key]
     data = run_dir / DATA_DIR / f"{key}.npz"
+    meta: dict[str, Any] = {}
     if data.exists():
         with np.load(data, allow_pickle=False) as stored:
-            kind = json.loads(str(stored["__meta__"]))["kind"]
-        if kind in KIND_CAPTIONS:
-            return KIND_CAPTIONS[kind]
+            meta = json.loads(str(stored["__meta__"]))
+    if meta.get("kind") == "sample_grid":
+        return _samples_caption(meta.get("inputs", {}))
+    if key in CAPTIONS:
+        return CAPTIONS[key]
+    if meta.get("kind") in KIND_CAPTIONS:
+        return KIND_CAPTIONS[meta["kind"]]
     return key.replace("_", " ").replace("-", " ").capitalize() + "."
 
 

@@ -41,7 +41,9 @@ def table(
 ) -> str:
     """An HTML table from already-escaped cells; columns in ``numeric`` are right-aligned.
 
-    Keyword arguments become attributes of the ``<table>`` (``id="..."``, ``class_="..."``).
+    Keyword arguments become attributes of the ``<table>`` (``id="..."``, ``class_="..."``). The
+    table sits in a ``div.table-wrap`` that scrolls sideways by itself if the table is still too
+    wide for a narrow window, so the page never does.
     """
 
     def cell(tag: str, index: int, content: str) -> str:
@@ -53,7 +55,8 @@ def table(
     body = "".join(
         "<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows
     )
-    return f"<table{extra}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    rendered = f"<table{extra}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="table-wrap">{rendered}</div>'
 
 
 __all__ = ["duration", "esc", "fmt", "table"]

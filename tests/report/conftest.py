@@ -14,6 +14,14 @@ from genood.analysis import decompose, ensemble_analysis
 from genood.report.store import save_figure
 
 NUM_DIMS = 64
+PROBE_SETS = (
+    "probe:noise",
+    "probe:constant",
+    "probe:letters",
+    "probe:uci-digits",
+    "probe:inverted:fashion-mnist:test",
+    "probe:inverted:mnist-10k",
+)
 
 
 def minimal_results() -> dict[str, Any]:
@@ -104,10 +112,16 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             run, "graying", "graying_plot", curves={"fashion-mnist:test": [(1.0, 3.0), (0.0, 2.0)]}
         ),
         "samples": save_figure(
-            run, "samples", "sample_grid", images=rng.integers(0, 256, (16, 1, 8, 8), np.uint8)
+            run,
+            "samples",
+            "sample_grid",
+            images=rng.integers(0, 256, (16, 1, 8, 8), np.uint8),
+            temperature=0.7,
         ),
     }
-    results["figure_captions"] = {"samples": "Sixteen samples at temperature 1."}
+    # Every probe set genood reproduce uses, long names included (the table must still fit).
+    for row in results["detection"].values():
+        row["probes"] = {name: {"auroc": 0.912, "fpr95": 0.3, "tpr": 0.87} for name in PROBE_SETS}
     in_bpd, ood_bpd = rng.normal(3, 0.3, (3, 200)), rng.normal(2.5, 0.3, (3, 200))
     results["analyses"] = {
         "decomposition": decompose(
@@ -128,6 +142,12 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "notes": [],
         },
         "graying": {"fashion-mnist:test": [[1.0, 3.0], [0.5, 2.5], [0.0, 2.0]]},
+        "cv_glow_training": {
+            "ood": "mnist-10k:test",
+            "steps": [100, 200, 300],
+            "in_bpd": [5.1, 4.6, 4.4],
+            "ood_bpd": [4.9, 4.3, 4.5],
+        },
         "misc": {"steps": [1, 2, 3], "nested": {"a": 1.5, "b": "text"}},
     }
     (run / "results.json").write_text(json.dumps(results, indent=2))

@@ -1,4 +1,6 @@
-"""Open report.html in headless Chromium: every figure decodes, the verdict table is there.
+"""Open report.html in headless Chromium at a laptop's width: every figure decodes, the verdict
+table is there, nothing runs off to the right (no horizontal scrolling, the probe table fits),
+and a screenshot is taken at that width.
 
 Skipped when neither ``chromium`` nor ``chromium-browser`` is on PATH (CI installs Debian's
 ``chromium`` package first).
@@ -24,29 +26,59 @@ window.addEventListener("load", () => {
   const images = Array.from(document.images);
   const loaded = images.filter((img) => img.complete && img.naturalWidth > 0).length;
   const rows = document.querySelectorAll("#verdict-table tbody tr").length;
+  const page = document.documentElement;
+  const overflow = page.scrollWidth - page.clientWidth;
+  const wrap = document.querySelector("#probe-table").parentElement;
+  const probeOverflow = wrap.scrollWidth - wrap.clientWidth;
   const probe = document.createElement("div");
   probe.id = "probe";
-  probe.textContent = `images=${images.length} loaded=${loaded} verdict_rows=${rows}`;
+  probe.textContent = `images=${images.length} loaded=${loaded} verdict_rows=${rows} ` +
+    `width=${page.clientWidth} overflow=${overflow} probe_overflow=${probeOverflow}`;
   document.body.appendChild(probe);
 });
 </script>"""
 
 
-@pytest.mark.skipif(BROWSER is None, reason="chromium is not installed")
-def test_report_renders_in_headless_chromium(copy_run: Path, tmp_path: Path) -> None:
-    report = render(copy_run)
-    probed = report.with_name("probed.html")
-    probed.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
+LAPTOP = (1366, 768)
+
+
+def _chromium(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:
     command = [
         BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=5000", "--dump-dom", probed.as_uri(),
+        "--hide-scrollbars", f"--window-size={LAPTOP[0]},{LAPTOP[1]}",
+        "--virtual-time-budget=5000", *arguments,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    match = re.search(r"images=(\d+) loaded=(\d+) verdict_rows=(\d+)", done.stdout)
+    return done
+
+
+@pytest.mark.skipif(BROWSER is None, reason="chromium is not installed")
+def test_report_renders_in_headless_chromium_without_horizontal_overflow(
+    copy_run: Path, tmp_path: Path
+) -> None:
+    report = render(copy_run)
+    probed = report.with_name("probed.html")
+    probed.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
+    done = _chromium(tmp_path, "--dump-dom", probed.as_uri())
+    pattern = (
+        r"images=(\d+) loaded=(\d+) verdict_rows=(\d+) width=(\d+) overflow=(-?\d+) "
+        r"probe_overflow=(-?\d+)"
+    )
+    match = re.search(pattern, done.stdout)
     assert match, f"probe missing from the dumped DOM: {done.stdout[-1000:]}"
-    images, loaded, rows = map(int, match.groups())
+    images, loaded, rows, width, overflow, probe_overflow = map(int, match.groups())
     assert images == 4 and loaded == images
     assert rows == 3
+    assert width == LAPTOP[0]
+    assert overflow <= 0, f"the page scrolls sideways by {overflow} px at {width} px"
+    assert probe_overflow <= 0, f"the probe table is {probe_overflow} px too wide"
+
+    shot = tmp_path / "report.png"
+    _chromium(tmp_path, f"--screenshot={shot}", report.as_uri())
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert image.size == LAPTOP

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from genood.report import render
@@ -39,12 +40,36 @@ def test_render_writes_a_self_contained_report(run_dir: Path, tmp_path: Path) ->
     assert "1 of 2 claims tested reproduced; 1 not run at this budget" in text
     # Claims text is escaped.
     assert "&lt;than&gt; the test set &amp; more" in text
-    # Captions: custom, then the pipeline's keys.
-    assert "Sixteen samples at temperature 1." in text and "Figure 1)" in text
+    # Captions: the pipeline's keys; the sample grid states its sampling temperature.
+    assert "Sampling temperature T = 0.7" in text and "Figure 1)" in text
     # Analyses: purpose-made tables.
     assert 'class="second-order"' in text and "same sign as measured" in text
     assert 'class="decomposition"' in text and 'class="ensembles"' in text
     assert "0.50" in text  # graying factor column
+    # The CV-Glow's curve is drawn (both series), under a title, not a table of lists.
+    section = text.split('id="analysis-cv_glow_training"', 1)[1].split("<h3", 1)[0]
+    assert "CV-Glow during training (C5)" in text and "Cv glow training" not in text
+    assert section.count("<polyline") == 2 and "<table" not in section
+    assert "lower bits/dim (is more likely) at 2 of 3 evaluations" in section
+    # The probe table: short, breakable set names; AUROC over the share rejected.
+    probes = text.split('id="probe-table"', 1)[1].split("</table>", 1)[0]
+    assert "inverted: fashion-mnist:test" in probes and "probe:" not in probes
+    assert '0.912<br><span class="share">87%</span>' in probes
+
+
+def test_a_custom_caption_wins_and_a_grid_without_temperature_says_so(copy_run: Path) -> None:
+    from genood.report.store import save_figure
+
+    results = json.loads((copy_run / "results.json").read_text())
+    results["figure_captions"] = {"samples": "Sixteen samples."}
+    grid = np.zeros((4, 1, 8, 8), np.uint8)
+    results["figures"]["old_samples"] = save_figure(
+        copy_run, "old_samples", "sample_grid", images=grid
+    )
+    (copy_run / "results.json").write_text(json.dumps(results))
+    text = render(copy_run).read_text()
+    assert "Sixteen samples." in text
+    assert "The sampling temperature was not recorded." in text
 
 
 def test_missing_figure_is_visible_not_fatal(copy_run: Path) -> None:
