@@ -30,4 +30,6 @@ def test_report_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["report", str(tmp_path / "missing")]) == 1
     assert "genood report: error: run folder" in capsys.readouterr().err
     assert main(["report", str(tmp_path)]) == 1
-    assert "results.json does not exist" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "has neither results.json (genood reproduce) nor config.toml and metrics.jsonl" in error
+    assert len(error.strip().splitlines()) == 1
