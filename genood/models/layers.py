@@ -36,50 +36,65 @@ def right_shift(x: Tensor) -> Tensor:
     return F.pad(x, (1, 0, 0, 0))[:, :, :, :-1]
 
 
-class DownShiftedConv2d(nn.Conv2d):
+class _ShiftedConv2d(nn.Conv2d):
+    """Convolution padded on some sides only, so that its output stays causal; subclasses set
+    ``default_kernel`` and :meth:`padding_for`."""
+
+    default_kernel: tuple[int, int] = (2, 2)
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: tuple[int, int] | None = None,
+        stride: int = 1,
+    ) -> None:
+        kernel = kernel_size or self.default_kernel
+        super().__init__(in_channels, out_channels, kernel, stride=stride)
+        self.shift_pad = self.padding_for(kernel)
+
+    def padding_for(self, kernel: tuple[int, int]) -> tuple[int, int, int, int]:
+        """``F.pad``'s (left, right, top, bottom) for ``kernel``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(F.pad(x, self.shift_pad))
+
+
+class DownShiftedConv2d(_ShiftedConv2d):
     """Convolution whose output at ``(i, j)`` sees rows ``<= i`` only (pad top, left, right)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: tuple[int, int] = (2, 3),
-        stride: int = 1,
-    ) -> None:
-        if kernel_size[1] % 2 != 1:
-            raise ValueError(f"a down-shifted kernel needs an odd width, got {kernel_size}")
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride)
-        kh, kw = kernel_size
-        self.shift_pad = ((kw - 1) // 2, (kw - 1) // 2, kh - 1, 0)
+    default_kernel = (2, 3)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return super().forward(F.pad(x, self.shift_pad))
+    def padding_for(self, kernel: tuple[int, int]) -> tuple[int, int, int, int]:
+        kh, kw = kernel
+        if kw % 2 != 1:
+            raise ValueError(f"a down-shifted kernel needs an odd width, got {kernel}")
+        return ((kw - 1) // 2, (kw - 1) // 2, kh - 1, 0)
 
 
-class DownRightShiftedConv2d(nn.Conv2d):
+class DownRightShiftedConv2d(_ShiftedConv2d):
     """Convolution whose output at ``(i, j)`` sees rows ``<= i`` and columns ``<= j``."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: tuple[int, int] = (2, 2),
-        stride: int = 1,
-    ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride)
-        kh, kw = kernel_size
-        self.shift_pad = (kw - 1, 0, kh - 1, 0)
+    default_kernel = (2, 2)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return super().forward(F.pad(x, self.shift_pad))
+    def padding_for(self, kernel: tuple[int, int]) -> tuple[int, int, int, int]:
+        kh, kw = kernel
+        return (kw - 1, 0, kh - 1, 0)
 
 
 class _ShiftedDeconv2d(nn.ConvTranspose2d):
-    """Stride-2 transposed convolution whose output :meth:`crop` keeps causal (shifted)."""
+    """Stride-2 transposed convolution whose output :meth:`crop` keeps causal (shifted);
+    subclasses set ``default_kernel``."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple[int, int]) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride=2, output_padding=1)
-        self.kernel = kernel_size
+    default_kernel: tuple[int, int] = (2, 2)
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: tuple[int, int] | None = None
+    ) -> None:
+        kernel = kernel_size or self.default_kernel
+        super().__init__(in_channels, out_channels, kernel, stride=2, output_padding=1)
+        self.kernel = kernel
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         return self.crop(super().forward(x))
@@ -91,10 +106,7 @@ class _ShiftedDeconv2d(nn.ConvTranspose2d):
 class DownShiftedDeconv2d(_ShiftedDeconv2d):
     """Stride-2 transposed convolution cropped so that the output stays down-shifted."""
 
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: tuple[int, int] = (2, 3)
-    ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size)
+    default_kernel = (2, 3)
 
     def crop(self, out: Tensor) -> Tensor:
         kh, kw = self.kernel
@@ -105,10 +117,7 @@ class DownShiftedDeconv2d(_ShiftedDeconv2d):
 class DownRightShiftedDeconv2d(_ShiftedDeconv2d):
     """Stride-2 transposed convolution cropped so that the output stays down-right-shifted."""
 
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: tuple[int, int] = (2, 2)
-    ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size)
+    default_kernel = (2, 2)
 
     def crop(self, out: Tensor) -> Tensor:
         kh, kw = self.kernel

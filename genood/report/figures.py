@@ -38,6 +38,17 @@ def _save(figure: Figure, path: str | Path) -> Path:
     return out
 
 
+def _finish(
+    figure: Figure, ax: Any, path: str | Path, xlabel: str, title: str, ylabel: str = "bits/dim"
+) -> Path:
+    """Label a line plot of bits/dim (lower = more likely), add its legend, save it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{ylabel} (lower = more likely)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    return _save(figure, path)
+
+
 def _finite(values: np.ndarray, name: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64).reshape(-1)
     array = array[np.isfinite(array)]
@@ -236,11 +247,7 @@ def training_curves(
             steps, values = zip(*points)
             label = labels.get(key, key)
             ax.plot(steps, values, marker="o", color=COLORS[index % len(COLORS)], label=label)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("bits/dim (lower = more likely)")
-    ax.set_title(title or "bits/dim during training")
-    ax.legend(fontsize=8, frameon=False)
-    return _save(figure, path)
+    return _finish(figure, ax, path, "training step", title or "bits/dim during training")
 
 
 def graying_plot(
@@ -260,11 +267,8 @@ def graying_plot(
         points = sorted((float(f), float(b)) for f, b in curve)
         ax.plot(*zip(*points), marker="o", color=COLORS[index % len(COLORS)], label=label)
     ax.invert_xaxis()
-    ax.set_xlabel("graying factor a: x -> m + a (x - m)   (1 = original, 0 = fully gray)")
-    ax.set_ylabel("mean bits/dim (lower = more likely)")
-    ax.set_title(title or "Graying the images")
-    ax.legend(fontsize=8, frameon=False)
-    return _save(figure, path)
+    xlabel = "graying factor a: x -> m + a (x - m)   (1 = original, 0 = fully gray)"
+    return _finish(figure, ax, path, xlabel, title or "Graying the images", "mean bits/dim")
 
 
 def second_order_plot(
