@@ -94,7 +94,7 @@ def save_npy_atomic(path: str | Path, array: np.ndarray) -> None:
 def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> None:
     """``np.savez`` of named arrays to ``path`` atomically."""
     with atomic_path(path) as temporary, open(temporary, "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stubs read **arrays as allow_pickle
 
 
 def json_default(value: Any) -> Any:

@@ -56,6 +56,8 @@ class ScoreOptions(TypedDict, total=False):
         progress: tqdm bars (``True``).
         context: split the images across ranks (torchrun); the result is gathered on every rank
             and rank 0 saves it.
+        store: a :class:`genood.ood.Statistics` that computes the model pass once per (model,
+            image set) and keeps it for ``genood detect`` (see :func:`score_to_file`).
     """
 
     limit: int | None
@@ -67,6 +69,7 @@ class ScoreOptions(TypedDict, total=False):
     preprocessing: Any
     progress: bool
     context: DistContext | None
+    store: Any
 
 
 def score_to_file(
