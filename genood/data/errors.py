@@ -37,3 +37,9 @@ class DataNotFoundError(FileNotFoundError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+    def summary(self) -> str:
+        """The whole message on one line (for logs and JSON records): every source and the hint."""
+        tried = "; ".join(f"{i}. {line}" for i, line in enumerate(self.tried, 1))
+        text = f"data set {self.name!r} was not found (sources tried: {tried}); {self.hint}"
+        return " ".join(text.splitlines())

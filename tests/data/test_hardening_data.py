@@ -134,3 +134,14 @@ def test_a_failed_load_leaves_no_empty_cache_folders(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError):
         load("svhn:test", progress=False)
     assert not (cache_root() / "downloads").exists()
+
+
+def test_a_missing_data_set_summarises_on_one_line(tmp_path: Path) -> None:
+    from genood.data import DataNotFoundError
+
+    with pytest.raises(DataNotFoundError) as caught:
+        load("svhn:test", data_dir=tmp_path, progress=False)
+    summary = caught.value.summary()
+    assert "\n" not in summary and summary.startswith("data set 'svhn' was not found (sources")
+    assert all(line in summary for line in caught.value.tried)  # nothing cut
+    assert summary.endswith(caught.value.hint)
