@@ -24,6 +24,7 @@ _MODULES: dict[str, str] = {
     "pixelcnn": "genood.models.pixelcnn",
     "vae": "genood.models.vae",
     "hvae": "genood.models.hvae",
+    "diffusion": "genood.models.diffusion",
 }
 
 

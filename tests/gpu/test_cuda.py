@@ -27,6 +27,8 @@ FAMILIES = {
     "pixelcnn": {},
     "vae": {"iw_samples": 4},
     "hvae": {"latent_channels": [2, 3, 2], "hidden": 8, "num_mixtures": 2, "iw_samples": 4},
+    # its scoring draws come from a CPU generator: the same noise on both devices
+    "diffusion": {"hidden": 8, "levels": 1, "score_samples": 4, "sample_steps": 4},
 }
 
 

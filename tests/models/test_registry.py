@@ -23,7 +23,7 @@ def test_a_registered_model_can_be_built() -> None:
     assert build("test-constant", (1, 4, 4)).image_shape == (1, 4, 4)
 
 
-BUILT_IN = ["glow", "cv-glow", "realnvp", "pixelcnn", "vae", "hvae"]
+BUILT_IN = ["glow", "cv-glow", "realnvp", "pixelcnn", "vae", "hvae", "diffusion"]
 
 
 @pytest.mark.parametrize("name", BUILT_IN)
@@ -51,3 +51,9 @@ def test_hvae_latent_channels_take_a_toml_array() -> None:
     assert model.describe()["latent_channels"] == (2, 2)
     with pytest.raises(TypeError, match="latent_channels must be a list of int"):
         build("hvae", (1, 8, 8), latent_channels="2,2")
+
+
+def test_the_diffusion_family_is_built_in() -> None:
+    assert "diffusion" in available()
+    model = build("diffusion", (1, 8, 8), hidden=8, levels=1, score_samples=2)
+    assert isinstance(model, LikelihoodModel) and model.is_bound
