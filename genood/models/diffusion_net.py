@@ -4,10 +4,11 @@ Both follow Kingma et al. (2021), "Variational Diffusion Models", as written in 
 (google-research/vdm, ``model_vdm.py``; read for this module):
 
 * :class:`NoiseSchedule` is ``gamma(t)``, the negative log signal-to-noise ratio at time
-  ``t in [0, 1]``, strictly increasing in ``t``: VDM's ``NoiseSchedule_NNet`` (a monotone linear
-  map plus a monotone sigmoid layer; monotone because every weight enters through ``abs``),
-  initialised to the straight line from ``gamma_min`` to ``gamma_max``, or the fixed straight line
-  (``NoiseSchedule_FixedLinear``). Its time derivative is computed in closed form, so the
+  ``t in [0, 1]``, strictly increasing in ``t``: ``learned`` is VDM's ``NoiseSchedule_NNet`` (a
+  monotone linear map plus a monotone sigmoid layer; monotone because every weight enters
+  through ``abs``), initialised to the straight line from ``gamma_min`` to ``gamma_max``;
+  ``scalar`` is ``NoiseSchedule_Scalar``, a straight line with learned end points (the schedule
+  of the authors' released CIFAR-10 config); ``fixed`` is ``NoiseSchedule_FixedLinear``. Its time derivative is computed in closed form, so the
   continuous-time bound needs no autograd (scoring runs under ``torch.inference_mode``).
 * :class:`NoiseUNet` predicts the noise ``eps`` of ``z_t = alpha_t x + sigma_t eps`` from ``z_t``
   and ``gamma_t``, like VDM's ``ScoreUNet``: a sinusoidal embedding of the rescaled ``gamma_t``
@@ -38,21 +39,23 @@ class NoiseSchedule(nn.Module):
 
     Args:
         gamma_min, gamma_max: ``gamma(0)`` and ``gamma(1)`` at initialisation (fixed: always).
-        learned: VDM's learned monotone network; else the fixed straight line.
+        kind: ``learned`` (monotone network), ``scalar`` (learned end points) or ``fixed``.
         features: width of the learned schedule's sigmoid layer (VDM: 1024).
     """
 
     def __init__(
-        self, gamma_min: float, gamma_max: float, learned: bool = True, features: int = 64
+        self, gamma_min: float, gamma_max: float, kind: str = "learned", features: int = 64
     ) -> None:
         super().__init__()
         if not gamma_min < gamma_max:
             raise ValueError(f"need gamma_min < gamma_max, got {gamma_min} and {gamma_max}")
-        self.learned = learned
+        self.learned = kind != "fixed"
+        self.nonlinear = kind == "learned"
         self.gamma_min, self.gamma_max = float(gamma_min), float(gamma_max)
-        if learned:
+        if self.learned:
             self.slope = nn.Parameter(torch.tensor(gamma_max - gamma_min))
             self.bias = nn.Parameter(torch.tensor(gamma_min))
+        if self.nonlinear:
             self.w2 = nn.Parameter(torch.randn(features))
             self.b2 = nn.Parameter(torch.zeros(features))
             self.w3 = nn.Parameter(torch.randn(features))
@@ -67,15 +70,19 @@ class NoiseSchedule(nn.Module):
         t = t.float()
         if not self.learned:
             return self.gamma_min + (self.gamma_max - self.gamma_min) * t
+        line = self.slope.abs() * t + self.bias
+        if not self.nonlinear:
+            return line
         _, s = self._inner(t)
-        nonlinear = (2.0 * (s - 0.5) * self.w3.abs()).mean(dim=-1)
-        return self.slope.abs() * t + self.bias + nonlinear
+        return line + (2.0 * (s - 0.5) * self.w3.abs()).mean(dim=-1)
 
     def derivative(self, t: Tensor) -> Tensor:
         """``d gamma / dt`` at ``t`` in closed form (positive), the shape of ``t``."""
         t = t.float()
         if not self.learned:
             return torch.full_like(t, self.gamma_max - self.gamma_min)
+        if not self.nonlinear:
+            return self.slope.abs().expand_as(t)
         _, s = self._inner(t)
         # d/dt [2 (sigmoid(u) - 1/2)] = 2 s (1 - s) du/dt, du/dt = 2 |w2|
         inner = 4.0 * s * (1.0 - s) * self.w2.abs() * self.w3.abs()

@@ -59,6 +59,15 @@ def test_terms_are_named_non_positive_and_sum_to_the_bound() -> None:
     assert tuple(train_terms) == TERMS and train_terms["diffusion"].requires_grad
 
 
+def test_gradients_are_finite_on_black_and_white_images() -> None:
+    model = tiny().train()  # the reconstruction window runs past both edge levels
+    batch = torch.zeros(4, *SHAPE, dtype=torch.uint8)
+    batch[:2] = 255
+    model.log_prob(model.preprocess(batch)).mean().backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), name
+
+
 def test_the_discrete_time_bound_has_the_same_terms() -> None:
     terms = scored(tiny(timesteps=10), images(3))
     assert tuple(terms) == TERMS and all(torch.isfinite(v).all() for v in terms.values())
@@ -89,8 +98,10 @@ def test_the_schedule_is_increasing_with_its_closed_form_derivative() -> None:
     assert (gamma.diff() > 0).all()
     (autograd,) = torch.autograd.grad(gamma.sum(), t)
     torch.testing.assert_close(schedule.derivative(t.detach()), autograd)
-    fixed = tiny(schedule="fixed").gamma
-    torch.testing.assert_close(fixed(torch.tensor([0.0, 1.0])), torch.tensor([-13.3, 5.0]))
+    for kind in ("scalar", "fixed"):
+        line = tiny(schedule=kind).gamma
+        torch.testing.assert_close(line(torch.tensor([0.0, 1.0])), torch.tensor([-13.3, 5.0]))
+        torch.testing.assert_close(line.derivative(torch.rand(3)), torch.full((3,), 18.3))
 
 
 # ----------------------------------------------------------------------------- known entropies
@@ -223,3 +234,24 @@ def test_trains_resumes_bitwise_and_scores_with_changed_settings(tmp_path: Path)
     assert described["score_samples"] == 2 and described["score_seed"] == 3
     with pytest.raises(ValueError, match="change the parameters"):
         load_run(tmp_path / "whole", hparams={"hidden": 16})
+
+
+# ----------------------------------------------------------------------------- the configs
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [("diffusion-fashion-mnist-cpu.toml", (1, 28, 28)), ("diffusion-cifar10.toml", (3, 32, 32))],
+)
+def test_the_shipped_configs_build_their_model(name: str, shape: tuple[int, int, int]) -> None:
+    from genood import config
+
+    run = config.load(CONFIGS / name)
+    assert run.model.name == "diffusion"
+    model = build("diffusion", shape, **run.model.hparams)
+    assert model.num_dims == math.prod(shape) and model.is_bound
+    if name.endswith("-cpu.toml"):
+        assert run.train.time_budget_s == 900  # the stated 15 minutes
+    else:
+        assert run.model.hparams["hidden"] == 128  # the authors' width
