@@ -100,6 +100,10 @@ def evaluate_claims(
             },
             num_dims=num_dims,
         )
+    elif "C4" in claims_run and "diffusion" in in_s:  # a diffusion model: its bound's terms
+        gaps = verdicts.diffusion_gaps(in_s, ood_s, num_dims)
+        analyses["diffusion_terms"] = {"gaps_bits_per_dim": gaps}
+        rows.append(verdicts.diffusion_terms(gaps, expect))
     elif "C4" in claims_run:  # a VAE or PixelCNN has no change of variables to decompose
         terms = ", ".join(term_arrays(in_s))
         why = (
