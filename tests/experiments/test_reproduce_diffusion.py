@@ -49,7 +49,12 @@ def test_the_diffusion_budget_reproduces_end_to_end(idx_data: Path, tmp_path: Pa
         shipped,
         model={
             "name": "diffusion",
-            "hparams": {**shipped.model["hparams"], "hidden": 8, "score_samples": 2},
+            "hparams": {
+                **shipped.model["hparams"],
+                "hidden": 8,
+                "score_samples": 2,
+                "sample_steps": 4,  # the report draws 36 samples
+            },
         },
         train={**shipped.train, "steps": 2, "time_budget_s": 0, "threads": 1},
         score_limit=12,
