@@ -30,11 +30,13 @@ from genood.ood.base import (
 from genood.ood.classifier import Classifier, SmallCNN
 from genood.ood.combine import Combined
 from genood.ood.complexity import InputComplexity, available_codecs, compressed_bits
+from genood.ood.diffpath import DiffPath
 from genood.ood.dose import DensityOfStates
 from genood.ood.guard import REJECT, GuardDecision, GuardedClassifier, Rejection
 from genood.ood.likelihood import Likelihood
 from genood.ood.llr import HierarchicalLLR
 from genood.ood.ratio import LikelihoodRatio, check_same_architecture, mutate
+from genood.ood.reconstruction import DiffusionReconstruction
 from genood.ood.registry import available, build, detector_types, parse
 from genood.ood.statistics import Statistics
 from genood.ood.typicality import Typicality
@@ -52,6 +54,8 @@ __all__ = [
     "DensityOfStates",
     "Detection",
     "Detector",
+    "DiffPath",
+    "DiffusionReconstruction",
     "GuardDecision",
     "GuardedClassifier",
     "HierarchicalLLR",

@@ -22,7 +22,10 @@ from genood.ood.registry import detector_class
 from .conftest import SHAPE, GaussianModel
 
 # A tiny model of each family a detector may ask for (``Detector.model_family``).
-TINY_FAMILIES = {"hvae": {"latent_channels": [2, 2, 2], "hidden": 8, "num_mixtures": 2}}
+TINY_FAMILIES = {
+    "hvae": {"latent_channels": [2, 2, 2], "hidden": 8, "num_mixtures": 2},
+    "diffusion": {"hidden": 4, "levels": 0, "score_samples": 2},
+}
 SPECS = [*ood.available(), "likelihood+typicality"]
 TARGET = 0.1
 
@@ -137,7 +140,8 @@ def test_bad_input_is_refused_in_one_line(spec, models, family_models, data, tmp
     others = {n: GaussianModel().fit(data["val"], seed=9) for n in detector.models()}
     if "model" in detector.models() and detector.model_family:
         torch.manual_seed(5)
-        others["model"] = build_model(detector.model_family, SHAPE, **TINY_FAMILIES["hvae"])
+        family = detector.model_family
+        others["model"] = build_model(family, SHAPE, **TINY_FAMILIES[family])
     with pytest.raises((ValueError, TypeError)) as wrong_model:
         ood.load(tmp_path / "d", **{**_load_models(detector, models), **others})
     assert "\n" not in str(wrong_model.value)
