@@ -65,9 +65,9 @@ class DiffPath(Detector):
     name = "diffpath"
     summary = (
         "-log KDE of the curvature of a diffusion model's DDIM path (Heng et al. 2024, "
-        "DiffPath-1D); diffpath:2d adds its rate of change; model diffusion"
+        "DiffPath-1D); VARIANT 1d (default) or 2d (adds the path's rate of change)"
     )
-    grammar = "diffpath[:1d|:2d]"
+    grammar = "diffpath[:VARIANT]"
     unit = "nats"
     model_family = "diffusion"
     memorises_fit_images = True

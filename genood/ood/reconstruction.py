@@ -81,7 +81,7 @@ class DiffusionReconstruction(Detector):
     name = "reconstruction"
     summary = (
         "mean z-score of a diffusion model's reconstruction errors from several noise levels "
-        "(Graham et al. 2023, MSE only); model diffusion"
+        "(Graham et al. 2023, MSE only)"
     )
     unit = "z-score"
     model_family = "diffusion"
