@@ -147,6 +147,7 @@ class DiffusionModel(DiscreteLikelihoodModel):
             hp.fourier_features,
             hp.dropout,
         )
+        self.bin_values: Tensor  # the 256 levels y / 127.5 - 1, a buffer (follows the device)
         self.register_buffer("bin_values", torch.linspace(-1.0, 1.0, NUM_BINS), persistent=False)
 
     # ----------------------------------------------------------------- the bound's pieces

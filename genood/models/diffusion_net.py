@@ -125,7 +125,7 @@ class TimeResBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
         nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
+        nn.init.zeros_(self.conv2.bias)  # type: ignore[arg-type]  # conv2 has a bias
         self.shortcut = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
@@ -197,7 +197,7 @@ class NoiseUNet(nn.Module):
         self.norm_out = nn.GroupNorm(group_count(width), width)
         self.conv_out = nn.Conv2d(width, channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
+        nn.init.zeros_(self.conv_out.bias)  # type: ignore[arg-type]  # conv_out has a bias
 
     def forward(self, z: Tensor, gamma: Tensor) -> Tensor:
         """``eps_hat``, the shape of ``z``; ``gamma`` is ``(B,)``."""
@@ -206,7 +206,7 @@ class NoiseUNet(nn.Module):
         h = torch.cat([z, fourier_features(z)], dim=1) if self.fourier else z
         hs = [self.conv_in(h)]
         for level, stage in enumerate(self.down):
-            for block in stage:
+            for block in stage:  # type: ignore[attr-defined]  # an nn.ModuleList
                 hs.append(block(hs[-1], cond))
             if level < len(self.downsample):
                 hs.append(self.downsample[level](hs[-1]))
@@ -214,7 +214,7 @@ class NoiseUNet(nn.Module):
         for block in self.mid:
             h = block(h, cond)
         for i, stage in enumerate(self.up):
-            for block in stage:
+            for block in stage:  # type: ignore[attr-defined]  # an nn.ModuleList
                 h = block(torch.cat([h, hs.pop()], dim=1), cond)
             if i < len(self.upsample):
                 h = self.upsample[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
