@@ -108,15 +108,12 @@ preprocessing of them.""",
 
 def run_detect(args: argparse.Namespace) -> int:
     """Handler of ``genood detect``: options -> :class:`~genood.experiments.detect.DetectJob`."""
-    from genood.experiments.detect import DetectJob, run_detect
+    from genood.experiments.detect import DetectJob, run_detect, split_specs
 
-    out_specs = [spec.strip() for value in args.out_specs for spec in value.split(",")]
-    if not all(out_specs):
-        raise ValueError(f"--out has an empty data set spec: {args.out_specs}")
     job = DetectJob(
         run=args.run,
         in_spec=args.in_spec,
-        out_specs=out_specs,
+        out_specs=split_specs(args.out_specs),
         scores=args.score,
         calibration=args.calibration,
         holdout=args.holdout,

@@ -47,6 +47,27 @@ class DetectJob:
     resize: int | None = None
 
 
+def split_specs(values: list[str]) -> list[str]:
+    """``--out`` values -> set specs: commas separate specs, except inside a path.
+
+    A piece that does not start a spec (a known set name, ``npz:``, ``imagefolder:`` or
+    ``probe:``) continues the previous one, so ``npz:/data/a,b.npz`` stays one spec.
+    """
+    from genood.data.registry import names
+
+    starts = {*names(), "npz", "imagefolder", "probe"}
+    specs: list[str] = []
+    for value in values:
+        for piece in value.split(","):
+            if not piece.strip():
+                raise ValueError(f"--out has an empty data set spec: {values}")
+            if specs and piece.strip().split(":")[0] not in starts:
+                specs[-1] += "," + piece
+            else:
+                specs.append(piece.strip())
+    return specs
+
+
 @dataclass
 class RunLayout:
     """Where a run folder keeps its models and statistics."""
@@ -195,6 +216,8 @@ def run_detect(job: DetectJob, say: Any = print) -> Path:
         for s in job.out_specs
     ]
     sets = {in_set.spec: images_of(in_set), **{o.spec: images_of(o) for o in out_sets}}
+    for same in (o.spec for o in out_sets if o.spec == in_set.spec):
+        say(f"warning: --out {same} is the --in set itself: its AUROC measures nothing (about 0.5)")
     held = None
     if job.calibration:
         held = load(job.calibration, data_dir=job.data_dir, limit=job.limit, progress=job.progress)

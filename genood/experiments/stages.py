@@ -100,7 +100,9 @@ class RunContext:
             try:
                 label = self._add(None, spec, limit)
             except FileNotFoundError as error:
-                self.missing_ood[spec] = str(error).splitlines()[0]
+                # the whole message (every source tried), on one line for the log and the report
+                lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+                self.missing_ood[spec] = " ".join(lines)
                 log(f"OOD set {spec} not available, skipped: {self.missing_ood[spec]}")
                 continue
             self.ood.append(label)

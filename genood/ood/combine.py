@@ -19,6 +19,21 @@ images, unless a component's scores on its own fitting images are biased (a kern
 estimate, :class:`~genood.ood.dose.DensityOfStates`): then the components are fitted on one
 half and standardised on the other. (A typical value, one mean over many images, is not
 biased enough to matter.)
+
+``method`` chooses how the components meet (spec ``A+B@METHOD``):
+
+* ``max-z`` (default, ``A+B``): the largest robust z-score, as above;
+* ``fisher``: Fisher's method on the components' conformal p-values,
+  ``-2 sum_k log p_k(x)`` with ``p_k(x) = (1 + #{r in R_k : r >= s_k(x)}) / (|R_k| + 1)`` and
+  ``R_k`` the component's scores on the held-out reference images (Bergamin et al. 2022 combine
+  a typicality test and a score test this way); every component counts, so several moderate
+  deviations add up;
+* ``simes``: Simes' combination, ``-log min_k (K p_(k) / k)`` over the sorted p-values, which
+  stays valid under positive dependence and is driven by the most significant components.
+
+The components' p-values are dependent (one model computes them all), so neither combination
+is read against its textbook null (chi-squared for Fisher): the combined score is calibrated
+split-conformally like every other, which holds the target FPR whatever the dependence.
 """
 
 from __future__ import annotations
@@ -34,6 +49,7 @@ from genood.ood.base import Detection, Detector
 from genood.ood.statistics import Requirement, Statistics, Stats, subset
 
 MAD_TO_STD = 1.4826
+METHODS = ("max-z", "fisher", "simes")
 
 
 class Combined(Detector):
@@ -41,10 +57,13 @@ class Combined(Detector):
 
     Args:
         detectors: two or more unfitted detectors over images of one shape.
+        method: ``max-z``, ``fisher`` or ``simes`` (see the module doc).
         store: where statistics are computed (default: the first component's store).
 
     Attributes:
         medians_, scales_: per component, measured on held-out in-distribution images.
+        references_: ``(K, n)`` sorted component scores on those images (the p-values'
+            reference).
     """
 
     name = "combined"
@@ -54,25 +73,36 @@ class Combined(Detector):
     needs = ()
     listed = False
 
-    def __init__(self, detectors: Sequence[Detector], *, store: Statistics | None = None) -> None:
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        *,
+        method: str = "max-z",
+        store: Statistics | None = None,
+    ) -> None:
         detectors = list(detectors)
         if len(detectors) < 2:
             raise ValueError(f"a combination needs at least 2 detectors, got {len(detectors)}")
+        if method not in METHODS:
+            raise ValueError(f"unknown combination method {method!r}; known: {', '.join(METHODS)}")
         super().__init__(store=store if store is not None else detectors[0].store)
         shapes = {tuple(d.image_shape) for d in detectors}
         if len(shapes) > 1:
             raise ValueError(f"the detectors take images of different shapes: {sorted(shapes)}")
         self.detectors = detectors
+        self.method = method
         for detector in detectors:  # one store: each model pass is shared by the components
             detector.store = self.store
         self.models()  # refuse two different models under one argument name now
         self.medians_: np.ndarray | None = None
         self.scales_: np.ndarray | None = None
+        self.references_: np.ndarray | None = None
 
     @property
     def label(self) -> str:
-        """``complexity+typicality``: the components' names joined by ``+``."""
-        return "+".join(d.name for d in self.detectors)
+        """``complexity+typicality`` (``...@fisher``): the components joined by ``+``."""
+        joined = "+".join(d.label for d in self.detectors)
+        return joined if self.method == "max-z" else f"{joined}@{self.method}"
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -112,6 +142,7 @@ class Combined(Detector):
             if not scales[k] > 0:
                 raise ValueError(f"{self.detectors[k].name} is constant on the fitting images")
         self.medians_, self.scales_ = medians, scales
+        self.references_ = np.sort(components, axis=1)
 
     def component_scores(self, X: Any) -> np.ndarray:
         """Every component's raw score, shape ``(K, N)``."""
@@ -125,20 +156,38 @@ class Combined(Detector):
         components = self.component_scores(X)
         return (components - self.medians_[:, None]) / self.scales_[:, None]
 
+    def p_values_of_components(self, X: Any) -> np.ndarray:
+        """Every component's conformal p-value against its reference scores, ``(K, N)``."""
+        self._require_fitted("p_values_of_components")
+        assert self.references_ is not None
+        components = self.component_scores(X)
+        n = self.references_.shape[1]
+        above = [
+            n - np.searchsorted(ref, c, side="left") for ref, c in zip(self.references_, components)
+        ]
+        return (1.0 + np.stack(above)) / (n + 1.0)
+
     def _score(self, stats: Stats) -> np.ndarray:
-        return self.z_scores(stats).max(axis=0)
+        if self.method == "max-z":
+            return self.z_scores(stats).max(axis=0)
+        p = self.p_values_of_components(stats)
+        if self.method == "fisher":
+            return -2.0 * np.log(p).sum(axis=0)
+        ranks = np.arange(1, len(p) + 1)[:, None]
+        return -np.log((len(p) * np.sort(p, axis=0) / ranks).min(axis=0))
 
     def detect(self, X: Any) -> Detection:
         """Scores, decisions and each component's z-score (which one drove a rejection)."""
         threshold = self._require_calibrated("detect")
-        z = self.z_scores(X)
-        scores = z.max(axis=0)
+        stats = self._stats(X)
+        z = self.z_scores(stats)
+        scores = self.decision_function(stats)
         components = {d.name: z[k] for k, d in enumerate(self.detectors)}
         return Detection(self.label, scores, self.reject(scores), threshold, components)
 
     # ------------------------------------------------------------- persistence
     def settings(self) -> dict[str, Any]:
-        return {"components": [d.name for d in self.detectors]}
+        return {"components": [d.name for d in self.detectors], "method": self.method}
 
     def save(self, path: str | Path) -> Path:
         """Write the combination and each component (``component-K/``) under ``path``."""
@@ -161,11 +210,14 @@ class Combined(Detector):
             Detector.load(path / f"component-{k}", check_models=check_models, store=store, **models)
             for k in range(len(names))
         ]
-        return cls(detectors, store=store)
+        return cls(detectors, method=document["config"].get("method", "max-z"), store=store)
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         assert self.medians_ is not None and self.scales_ is not None
-        return {}, {"medians": self.medians_, "scales": self.scales_}
+        assert self.references_ is not None
+        arrays = {"medians": self.medians_, "scales": self.scales_, "references": self.references_}
+        return {}, arrays
 
     def _set_state(self, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.medians_, self.scales_ = arrays["medians"], arrays["scales"]
+        self.references_ = arrays.get("references")

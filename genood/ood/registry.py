@@ -9,6 +9,7 @@ Score specs::
 
     NAME[:OPTION[:OPTION]]        e.g. likelihood, complexity:jpegxl, llr:2:mode, dos:png:terms
     SPEC+SPEC[+SPEC...]           the Combined score of its components (max of robust z-scores)
+    SPEC+SPEC@METHOD              the same with METHOD max-z, fisher or simes (p-value combination)
     SPEC,SPEC,...                 a list of scores (the CLI's --score)
 """
 
@@ -78,12 +79,26 @@ def parse(text: str | Sequence[str], codec: str = "png") -> list[str]:
     if len(set(specs)) != len(specs):
         raise ValueError(f"score listed twice in {specs}")
     for spec in specs:
-        parts = spec.split("+")
+        parts = _components(spec)
         if len(parts) != len(set(parts)):
             raise ValueError(f"a combination lists a score twice: {spec!r}")
         for part in parts:
             options(part, codec)
     return specs
+
+
+def _components(spec: str) -> list[str]:
+    """``"a+b@fisher"`` -> ``["a", "b"]``, checking the combination method."""
+    from genood.ood.combine import METHODS
+
+    body, at, method = spec.partition("@")
+    parts = body.split("+")
+    if at and (len(parts) < 2 or method not in METHODS):
+        raise ValueError(
+            f"{spec!r}: @METHOD combines two or more scores (A+B@METHOD) with METHOD one of "
+            f"{', '.join(METHODS)}"
+        )
+    return parts
 
 
 def options(spec: str, codec: str = "png") -> dict[str, Any]:
@@ -96,7 +111,7 @@ def options(spec: str, codec: str = "png") -> dict[str, Any]:
 
 def needs(spec: str) -> set[str]:
     """The model arguments a spec needs (``{"model", "background"}`` for ``ratio``)."""
-    return {n for part in spec.split("+") for n in _REGISTRY[part.split(":")[0]].needs}
+    return {n for part in _components(spec) for n in _REGISTRY[part.split(":")[0]].needs}
 
 
 def build(
@@ -121,7 +136,8 @@ def build(
         from genood.ood.combine import Combined
 
         given = {"background": background, "ensemble": ensemble, "store": store, "codec": codec}
-        return Combined([build(part, model, **given) for part in spec.split("+")], store=store)
+        parts = [build(part, model, **given) for part in _components(spec)]
+        return Combined(parts, method=spec.partition("@")[2] or "max-z", store=store)
     name = spec.split(":")[0]
     kwargs = options(spec, codec)
     cls = _REGISTRY[name]
@@ -139,6 +155,12 @@ def help_text(width: int = 96, column: int = 24) -> str:
 
     entries = [(_REGISTRY[n].grammar or n, _REGISTRY[n].summary) for n in available()]
     entries.append(("A+B", "flag inputs extreme on any of A, B (max of robust z-scores)"))
+    entries.append(
+        (
+            "A+B@METHOD",
+            "combine A, B by METHOD: max-z (as A+B), fisher or simes (conformal p-values)",
+        )
+    )
     lines = []
     for grammar, summary in entries:
         head = f"  {grammar:<{column - 3}} "

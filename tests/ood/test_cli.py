@@ -191,3 +191,71 @@ def test_help_documents_every_score(capsys) -> None:
     for score in available():
         grammar = detector_class(score).grammar or score
         assert f"\n  {grammar} " in text, f"detect --help does not document {score!r}"
+
+
+def test_out_specs_split_on_commas_but_not_inside_a_path() -> None:
+    from genood.experiments.detect import split_specs
+
+    assert split_specs(["mnist-10k,probe:noise:1x8x8", "npz:/data/a,b.npz,fashion-mnist:test"]) == [
+        "mnist-10k",
+        "probe:noise:1x8x8",
+        "npz:/data/a,b.npz",
+        "fashion-mnist:test",
+    ]
+    with pytest.raises(ValueError, match="empty data set spec"):
+        split_specs(["mnist-10k,,probe:noise:1x8x8"])
+
+
+def test_a_second_detect_makes_no_model_pass(workspace, capsys, monkeypatch) -> None:
+    scores = "likelihood,typicality,complexity,dos,dos+typicality"
+    assert _detect(workspace, "--score", scores, "--save", str(workspace["root"] / "first")) == 0
+    from genood.models import scoring
+
+    def no_pass(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model ran again on sets whose statistics are stored")
+
+    monkeypatch.setattr(scoring, "score_images", no_pass)
+    assert _detect(workspace, "--score", scores, "--save", str(workspace["root"] / "again")) == 0
+    assert "statistics: 0 computed" in capsys.readouterr().out
+    first = json.loads((workspace["root"] / "first" / "detection.json").read_text())
+    again = json.loads((workspace["root"] / "again" / "detection.json").read_text())
+    assert first["scores"] == again["scores"]
+
+
+def test_default_scores_skip_ratio_without_a_background(workspace, tmp_path, capsys) -> None:
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(workspace["run"], bare, ignore=shutil.ignore_patterns("background", "detect"))
+    root = workspace["root"]
+    code = main(
+        ["detect", "--run", str(bare), "--in", f"npz:{root / 'test.npz'}",
+         "--out", f"npz:{root / 'noise.npz'}", "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "ratio skipped: no background model" in out
+    document = json.loads(next((bare / "detect").glob("*/detection.json")).read_text())
+    assert set(document["scores"]) == {"likelihood", "typicality", "complexity"}
+
+
+def test_a_reproduce_folder_is_a_run(workspace, tmp_path, capsys) -> None:
+    import shutil
+
+    folder = tmp_path / "repro"
+    shutil.copytree(
+        workspace["run"],
+        folder / "models" / "main",
+        ignore=shutil.ignore_patterns("background", "ensemble", "detect", "statistics"),
+    )
+    shutil.copytree(workspace["run"] / "background", folder / "models" / "background")
+    shutil.copytree(workspace["run"] / "ensemble" / "seed-1", folder / "models" / "member-1")
+    root = workspace["root"]
+    code = main(
+        ["detect", "--run", str(folder), "--in", f"npz:{root / 'test.npz'}",
+         "--out", f"npz:{root / 'noise.npz'}", "--score", "ratio,waic", "--no-progress"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert (folder / "statistics" / "index.json").is_file()
+    document = json.loads(next((folder / "detect").glob("*/detection.json")).read_text())
+    assert set(document["scores"]) == {"ratio", "waic"}

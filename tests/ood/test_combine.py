@@ -97,3 +97,34 @@ def test_components_must_agree(model, data) -> None:
         Combined([Likelihood(model), Likelihood(GaussianModel((1, 4, 4)))])
     with pytest.raises(ValueError, match="two different 'model'"):
         Combined([Likelihood(model), Typicality(GaussianModel())])
+
+
+def test_fisher_and_simes_combine_conformal_p_values(model, data) -> None:
+    from genood.ood import build
+
+    fisher = build("complexity+typicality@fisher", model).fit(data["fit"])
+    simes = build("complexity+typicality@simes", model).fit(data["fit"])
+    assert fisher.label == "complexity+typicality@fisher"
+    batch = data["test"][:40]
+    p = fisher.p_values_of_components(batch)
+    reference = fisher.references_
+    for k in range(2):  # p = (1 + #{reference >= score}) / (n + 1), per component
+        component = fisher.component_scores(batch)[k]
+        expected = (1 + (reference[k][None, :] >= component[:, None]).sum(1)) / (
+            reference.shape[1] + 1
+        )
+        np.testing.assert_allclose(p[k], expected)
+    np.testing.assert_allclose(fisher.decision_function(batch), -2 * np.log(p).sum(axis=0))
+    ps = simes.p_values_of_components(batch)
+    ordered = np.sort(ps, axis=0)
+    expected = -np.log(np.minimum(2 * ordered[0], ordered[1]))
+    np.testing.assert_allclose(simes.decision_function(batch), expected)
+    check_detector(build("complexity+typicality@simes", model), data, ("noise", "constant"))
+
+
+def test_a_combination_method_needs_a_combination(model) -> None:
+    from genood.ood import parse
+
+    for bad in ("likelihood@fisher", "likelihood+typicality@mean"):
+        with pytest.raises(ValueError, match="A\\+B@METHOD"):
+            parse(bad)

@@ -26,7 +26,7 @@ TINY_FAMILIES = {
     "hvae": {"latent_channels": [2, 2, 2], "hidden": 8, "num_mixtures": 2},
     "diffusion": {"hidden": 4, "levels": 0, "score_samples": 2},
 }
-SPECS = [*ood.available(), "likelihood+typicality"]
+SPECS = [*ood.available(), "likelihood+typicality", "complexity+typicality@fisher"]
 TARGET = 0.1
 
 
