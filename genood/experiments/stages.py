@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from genood import config as cfg
 from genood.data import load as load_data
+from genood.data.errors import DataNotFoundError
 from genood.data.transforms import Preprocessing
 from genood.experiments.spec import BudgetSpec, DataSpec, Experiment
 from genood.io import json_default, save_npz_atomic, write_text_atomic
@@ -101,8 +102,9 @@ class RunContext:
                 label = self._add(None, spec, limit)
             except FileNotFoundError as error:
                 # the whole message (every source tried), on one line for the log and the report
-                lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-                self.missing_ood[spec] = " ".join(lines)
+                self.missing_ood[spec] = (
+                    error.summary() if isinstance(error, DataNotFoundError) else str(error)
+                )
                 log(f"OOD set {spec} not available, skipped: {self.missing_ood[spec]}")
                 continue
             self.ood.append(label)

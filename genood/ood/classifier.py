@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from genood.io import atomic_path, write_text_atomic
 from genood.ood.base import validate_images
 
 CONFIG_FILE = "classifier.json"
@@ -216,8 +217,9 @@ class Classifier:
             "history": self.history,
             **extra,
         }
-        (path / CONFIG_FILE).write_text(json.dumps(document, indent=2) + "\n")
-        torch.save(self.network.state_dict(), path / WEIGHTS_FILE)
+        write_text_atomic(path / CONFIG_FILE, json.dumps(document, indent=2) + "\n")
+        with atomic_path(path / WEIGHTS_FILE) as temporary:
+            torch.save(self.network.state_dict(), temporary)
         return path
 
     @classmethod
