@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from genood import __version__
+from genood.io import json_default
 from genood.train.checkpoint import write_text_atomic
 
 
@@ -138,7 +139,7 @@ class RunFolder:
         if self.writer:
             self.root.mkdir(parents=True, exist_ok=True)
             with self.metrics_path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(record, sort_keys=True, default=_json_default) + "\n")
+                f.write(json.dumps(record, sort_keys=True, default=json_default) + "\n")
         return record
 
     def truncate_metrics(self, step: int) -> None:
@@ -181,12 +182,6 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return records
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic | torch.Tensor):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 # ----------------------------------------------------------------------------- environment
