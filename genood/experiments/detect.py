@@ -222,21 +222,32 @@ def run_detect(job: DetectJob, say: Any = print) -> Path:
     if job.calibration:
         held = load(job.calibration, data_dir=job.data_dir, limit=job.limit, progress=job.progress)
         sets[f"calibration:{held.spec}"] = images_of(held)
+    count_in = len(in_set.images)
+    if held is None:
+        split = workflow.holdout_split(count_in, job.holdout, job.seed)
+        evaluation = split.evaluation[: job.limit]
+        used = np.sort(np.concatenate([split.fit, split.calibration, evaluation]))
+    else:
+        evaluation = np.arange(count_in)[: job.limit]
+        used = evaluation
+    whole = len(used) == count_in  # else only the images a limited run uses go through models
+    if not whole:
+        sets[in_set.spec] = sets[in_set.spec][used]
     passes_before = store.passes
     stats = workflow.gather_sets(detectors, sets, store)
-    in_stats = stats[in_set.spec]
-    if held is not None:
+
+    def part(index: np.ndarray) -> dict[str, np.ndarray]:
+        return subset(stats[in_set.spec], index if whole else np.searchsorted(used, index))
+
+    if held is None:
+        fit, calibration = part(split.fit), part(split.calibration)
+    else:
         held_stats = stats[f"calibration:{held.spec}"]
         fit_idx, cal_idx = workflow.halves(len(held.images), job.seed)
         fit, calibration = subset(held_stats, fit_idx), subset(held_stats, cal_idx)
-        evaluation = np.arange(len(in_set.images))[: job.limit]
-    else:
-        split = workflow.holdout_split(len(in_set.images), job.holdout, job.seed)
-        fit, calibration = subset(in_stats, split.fit), subset(in_stats, split.calibration)
-        evaluation = split.evaluation[: job.limit]
     results = workflow.evaluate(
         detectors,
-        subset(in_stats, evaluation),
+        part(evaluation),
         {o.spec: stats[o.spec] for o in out_sets},
         bootstrap=job.bootstrap,
         seed=job.seed,
@@ -246,7 +257,9 @@ def run_detect(job: DetectJob, say: Any = print) -> Path:
     )
     guard = None
     if job.guard:
-        guard = _guard(job.guard, results.detectors, in_set, evaluation, out_sets, stats, in_stats)
+        guard = _guard(
+            job.guard, results.detectors, in_set, evaluation, out_sets, stats, part(evaluation)
+        )
 
     out = out_sets[0]
     save = (
@@ -280,10 +293,9 @@ def _guard(
     evaluation: np.ndarray,
     out_sets: list,
     stats: dict,
-    in_stats: dict,
+    eval_stats: dict,
 ) -> dict[str, Any]:
     from genood.ood import Classifier, workflow
-    from genood.ood.statistics import subset
 
     classifier = Classifier.load(folder)
     labels = np.asarray(in_set.labels)[evaluation]
@@ -291,7 +303,7 @@ def _guard(
         raise ValueError(f"--guard needs labels for --in; {in_set.spec} has unlabelled images")
     ood = {o.spec: (o.images, stats[o.spec]) for o in out_sets}
     reports = workflow.guard_reports(
-        classifier, detectors, in_set.images[evaluation], labels, subset(in_stats, evaluation), ood
+        classifier, detectors, in_set.images[evaluation], labels, eval_stats, ood
     )
     return {"classifier": str(folder), "reports": reports}
 

@@ -259,3 +259,23 @@ def test_a_reproduce_folder_is_a_run(workspace, tmp_path, capsys) -> None:
     assert (folder / "statistics" / "index.json").is_file()
     document = json.loads(next((folder / "detect").glob("*/detection.json")).read_text())
     assert set(document["scores"]) == {"ratio", "waic"}
+
+
+def test_a_limited_run_scores_only_the_images_it_uses(workspace, tmp_path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(workspace["run"], run, ignore=shutil.ignore_patterns("statistics", "detect"))
+    root = workspace["root"]
+    code = main(
+        ["detect", "--run", str(run), "--in", f"npz:{root / 'test.npz'}",
+         "--out", f"npz:{root / 'noise.npz'}", "--score", "likelihood", "--limit", "50",
+         "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    index = json.loads((run / "statistics" / "index.json").read_text())
+    counts = sorted(entry["n"] for entry in index.values())
+    # 200 test images: 60 held out to fit and calibrate, 50 evaluated; 50 of the OOD set
+    assert counts == [50, 110]
+    document = json.loads(next((run / "detect").glob("*/detection.json")).read_text())
+    assert document["images"]["fit"] == 30 and document["images"]["in"] == 50
