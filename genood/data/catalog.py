@@ -10,6 +10,7 @@ IDX files converted from it).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,35 +41,47 @@ FASHION_CLASSES = (
     *("Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
 )
 FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-FASHION_MNIST = register(
-    Dataset(
-        name="fashion-mnist",
-        description="FashionMNIST (Xiao et al. 2017): 28x28 grayscale clothing, 10 classes",
-        shape=(1, 28, 28),
-        splits=("train", "test"),
-        default_split="test",
-        layouts=_idx_layouts(),
-        classes=FASHION_CLASSES,
-        counts={"train": 60_000, "test": 10_000},
-        sha256={
-            "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
-            "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
-            "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
-            "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
-        },
-        urls={f: (FASHION_URL + f,) for files in IDX_FILES.values() for f in files},
-        download=IDX_FILES,
-        # Debian ships the official files unchanged (their sha256 is checked all the same).
-        fallbacks=(
-            AptPackage(
-                "dataset-fashion-mnist",
-                "usr/share/datasets/fashion-mnist",
-                tuple(f for files in IDX_FILES.values() for f in files),
-            ),
-        ),
-        folders=("fashion-mnist", "FashionMNIST/raw", "fashion_mnist"),
-        aliases=("fashion_mnist", "fashionmnist"),
+
+
+def _idx_dataset(name: str, description: str, classes: tuple[str, ...], **extra: Any) -> Dataset:
+    """A 28x28 grayscale set in MNIST's IDX layout: train (60,000) and test (10,000) splits."""
+    return register(
+        Dataset(
+            name=name,
+            description=description,
+            shape=(1, 28, 28),
+            splits=("train", "test"),
+            default_split="test",
+            layouts=_idx_layouts(),
+            classes=classes,
+            counts={"train": 60_000, "test": 10_000},
+            download=IDX_FILES,
+            **extra,
+        )
     )
+
+
+FASHION_MNIST = _idx_dataset(
+    "fashion-mnist",
+    "FashionMNIST (Xiao et al. 2017): 28x28 grayscale clothing, 10 classes",
+    FASHION_CLASSES,
+    sha256={
+        "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+        "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+        "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+        "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+    },
+    urls={f: (FASHION_URL + f,) for files in IDX_FILES.values() for f in files},
+    # Debian ships the official files unchanged (their sha256 is checked all the same).
+    fallbacks=(
+        AptPackage(
+            "dataset-fashion-mnist",
+            "usr/share/datasets/fashion-mnist",
+            tuple(f for files in IDX_FILES.values() for f in files),
+        ),
+    ),
+    folders=("fashion-mnist", "FashionMNIST/raw", "fashion_mnist"),
+    aliases=("fashion_mnist", "fashionmnist"),
 )
 
 MNIST_URLS = ("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/")
