@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from genood.cli.options import add_limit_option, check_limit
-from genood.cli.score import add_hparam_option, parse_hparams
+from genood.cli.options import add_hparam_option, add_limit_option, check_limit, hparam_overrides
 
 SCORES_PLACEHOLDER = "{registered scores}"
 
@@ -127,7 +126,7 @@ def run_detect(args: argparse.Namespace) -> int:
         guard=args.guard,
         seed=args.seed,
         batch_size=args.batch_size,
-        hparams=parse_hparams(args.hparams),
+        hparams=hparam_overrides(args.hparams),
         workers=args.workers,
         device=args.device,
         data_dir=args.data_dir,

@@ -14,9 +14,6 @@ from genood.cli.options import (
     hparam_overrides,
 )
 
-# The names genood.cli.detect imports from here; both are defined in genood.cli.options.
-from genood.cli.options import hparam_overrides as parse_hparams
-
 
 def register(subparsers: Any) -> None:
     """Add the ``score`` command."""
@@ -120,4 +117,4 @@ def run_score(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_hparam_option", "dataset_spec", "parse_hparams", "register", "run_score"]
+__all__ = ["dataset_spec", "register", "run_score"]

@@ -24,7 +24,7 @@ from typing import Any
 from genood import __version__
 from genood import config as cfg
 from genood.experiments.detection import run_detection
-from genood.experiments.evaluate import evaluate_claims
+from genood.experiments.measure import evaluate_claims
 from genood.experiments.spec import ALL_CLAIMS, BudgetSpec, Experiment, load_experiment
 from genood.experiments.stages import RunContext, log
 
@@ -58,14 +58,14 @@ def reproduce(
     log(f"{exp.name} at budget {budget!r} -> {run_dir}")
     ctx.prepare_data()
 
-    main = ctx.train("main", spec.run_config(ctx.data_spec, seed=0))
+    main = ctx.train("main", spec.run_config(ctx.data, seed=0))
     scores = {"main": ctx.score_all("main", main)}
     background = None
     if spec.background_steps and "ratio" in spec.detectors:
         background = ctx.train("background", _background_config(ctx, spec))
     members = [main]
     for index in range(1, spec.ensemble if "C3" in spec.claims else 1):
-        member_config = spec.run_config(ctx.data_spec, seed=index)
+        member_config = spec.run_config(ctx.data, seed=index)
         _with_steps(member_config, spec.ensemble_steps)
         members.append(ctx.train(f"member-{index}", member_config))
     cv_glow = None
@@ -87,7 +87,7 @@ def reproduce(
             "genood_version": __version__,
             "runtime_s": round(time.time() - started, 1),
             "scaled_down": spec.scaled_down,
-            "config": cfg.to_dict(spec.run_config(ctx.data_spec)),
+            "config": cfg.to_dict(spec.run_config(ctx.data)),
         }
     )
     order = {claim: i for i, claim in enumerate(ALL_CLAIMS)}
@@ -126,7 +126,7 @@ def _with_steps(config: cfg.RunConfig, steps: int) -> None:
 
 def _background_config(ctx: RunContext, spec: BudgetSpec) -> cfg.RunConfig:
     """Ren et al. (2019): same architecture, inputs mutated with rate mu."""
-    config = spec.run_config(ctx.data_spec, seed=100)
+    config = spec.run_config(ctx.data, seed=100)
     config.data = replace(config.data, mutation_rate=spec.mutation_rate)
     _with_steps(config, spec.background_steps)
     return config
@@ -134,13 +134,13 @@ def _background_config(ctx: RunContext, spec: BudgetSpec) -> cfg.RunConfig:
 
 def _cv_glow_config(ctx: RunContext, spec: BudgetSpec) -> cfg.RunConfig:
     """CV-Glow tracked on the in-distribution test set and the headline OOD set (C5)."""
-    config = spec.run_config(ctx.data_spec, seed=200)
+    config = spec.run_config(ctx.data, seed=200)
     config.model = cfg.ModelConfig(name="cv-glow", hparams=dict(spec.cv_glow))
     _with_steps(config, spec.cv_glow_steps)
     config.train.eval_every = max(config.train.steps // 10, 1)
     config.data = replace(
         config.data,
-        val=ctx.data_spec.in_test,
+        val=ctx.data.in_test,
         val_limit=500,
         track=[ctx.ood_specs[ctx.headline_ood]],
         track_limit=500,

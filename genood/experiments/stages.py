@@ -67,6 +67,13 @@ class RunContext:
         return self.ood[0]
 
     @property
+    def data(self) -> DataSpec:
+        """The resolved data specs (after :meth:`prepare_data`)."""
+        if self.data_spec is None:
+            raise RuntimeError("RunContext.data needs prepare_data() first")
+        return self.data_spec
+
+    @property
     def preprocessing(self) -> Preprocessing:
         d = self.experiment.data
         return Preprocessing(pad_to=d.pad_to, channels=d.channels, resize=d.resize)
@@ -89,6 +96,8 @@ class RunContext:
             channels=d.channels,
             resize=d.resize,
         )
+        train_label: str | None
+        test_label: str | None
         if d.holdout:
             spec = d.in_train
             name = spec if spec.startswith(("npz:", "imagefolder:")) else spec.split(":")[0]

@@ -85,7 +85,8 @@ class Classifier:
             raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
         if len(image_shape) != 3 or min(image_shape[1:]) < 4:
             raise ValueError(f"image_shape must be (C, H, W) with H, W >= 4, got {image_shape}")
-        self.image_shape = tuple(int(s) for s in image_shape)
+        c, h, w = (int(s) for s in image_shape)
+        self.image_shape: tuple[int, int, int] = (c, h, w)
         self.num_classes = int(num_classes)
         self.width = int(width)
         self.device = torch.device(device)

@@ -106,7 +106,7 @@ class HierarchicalLLR(Detector):
                 f"the llr score needs a hierarchical VAE (model 'hvae'), got "
                 f"{type(model).__name__}, which has no L^{{>k}} bounds"
             )
-        layers = int(model.num_latents)  # type: ignore[attr-defined]
+        layers = int(model.num_latents)  # type: ignore[attr-defined,arg-type]
         if not 1 <= k <= layers:
             raise ValueError(f"k must be in 1..{layers} for a {layers}-layer model, got {k}")
         if samples < 1:

@@ -135,8 +135,10 @@ def build(
     if "+" in spec:
         from genood.ood.combine import Combined
 
-        given = {"background": background, "ensemble": ensemble, "store": store, "codec": codec}
-        parts = [build(part, model, **given) for part in _components(spec)]
+        parts = [
+            build(part, model, background=background, ensemble=ensemble, store=store, codec=codec)
+            for part in _components(spec)
+        ]
         return Combined(parts, method=spec.partition("@")[2] or "max-z", store=store)
     name = spec.split(":")[0]
     kwargs = options(spec, codec)

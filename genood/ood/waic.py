@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -56,7 +56,10 @@ class WAIC(Detector):
 
     def requirements(self) -> list[Requirement]:
         members = self.ensemble.members
-        return [model_pass(member, f"ensemble.{m}") for m, member in enumerate(members)]
+        return [
+            model_pass(cast(LikelihoodModel, member), f"ensemble.{m}")
+            for m, member in enumerate(members)
+        ]
 
     def member_bits_per_dim(self, X: Any) -> np.ndarray:
         """bits/dim of every member, shape ``(M, N)``."""

@@ -79,3 +79,13 @@ def test_two_detectors_cannot_share_a_name() -> None:
 
         class Impostor(Detector):
             name = "likelihood"
+
+
+def test_the_readme_lists_every_score() -> None:
+    readme = (DOCS.parents[1] / "README.md").read_text()
+    section = readme.split("## Detection scores", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([a-z0-9-]+)` \|", section, re.M))
+    assert listed == set(ood.available()), (
+        "the README's score table and genood.ood.available() differ: "
+        f"missing {sorted(set(ood.available()) - listed)}, extra {sorted(listed - set(ood.available()))}"
+    )
