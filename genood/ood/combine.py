@@ -46,7 +46,7 @@ import numpy as np
 
 from genood.models.base import LikelihoodModel
 from genood.ood.base import Detection, Detector
-from genood.ood.statistics import Requirement, Statistics, Stats, subset
+from genood.ood.statistics import Requirement, Statistics, Stats, count, subset
 
 MAD_TO_STD = 1.4826
 METHODS = ("max-z", "fisher", "simes")
@@ -125,7 +125,7 @@ class Combined(Detector):
         return [r for detector in self.detectors for r in detector.requirements()]
 
     def _fit(self, stats: Stats) -> None:
-        n = len(next(iter(stats.values())))
+        n = count(stats)
         if n < 4:
             raise ValueError(f"Combined.fit needs at least 4 images, got {n}")
         fitting, reference = stats, stats

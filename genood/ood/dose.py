@@ -35,7 +35,14 @@ from genood.models.base import LikelihoodModel
 from genood.models.scoring import NOT_TERMS
 from genood.ood.base import Detector
 from genood.ood.complexity import CODECS, check_codec
-from genood.ood.statistics import Requirement, Statistics, Stats, codec_length, model_pass
+from genood.ood.statistics import (
+    Requirement,
+    Statistics,
+    Stats,
+    codec_length,
+    count,
+    model_pass,
+)
 
 PARTS_CHOICES = ("auto", "parts", "terms")
 
@@ -145,7 +152,7 @@ class DensityOfStates(Detector):
         return [k for k in names if k not in refined]
 
     def _fit(self, stats: Stats) -> None:
-        n = len(next(iter(stats.values())))
+        n = count(stats)
         if n > self.max_fit:
             keep = np.sort(np.random.default_rng(self.seed).choice(n, self.max_fit, False))
             stats = {key: value[keep] for key, value in stats.items()}

@@ -39,6 +39,7 @@ from genood.models.base import LikelihoodModel
 
 Stats = dict[str, np.ndarray]
 INDEX_FILE = "index.json"
+PASS_KEY = "pass"  # the key of a model's pass (ModelPass)
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,7 +76,7 @@ class ModelPass(Requirement):
 
     @property
     def key(self) -> str:
-        return "pass"
+        return PASS_KEY
 
     def compute(self, images: np.ndarray, settings: Statistics) -> Stats:
         from genood.models.scoring import score_images
@@ -162,14 +163,17 @@ class Statistics:
         images_key = images_digest(images)
         out: Stats = {}
         done: set[tuple[str, str]] = set()
+        indexed: list[Requirement] = []
         for requirement in requirements:
             if (requirement.prefix, requirement.key) in done:
                 continue
             done.add((requirement.prefix, requirement.key))
             arrays = self._get(requirement, images, images_key)
             out.update({f"{requirement.prefix}/{k}": v for k, v in arrays.items()})
-            if name is not None and self.root is not None and requirement.cacheable:
-                self._index(requirement, images_key, name, len(images))
+            if requirement.cacheable:
+                indexed.append(requirement)
+        if name is not None and self.root is not None and indexed:
+            self._index(indexed, images_key, name, len(images))
         return out
 
     def model_pass(
@@ -233,21 +237,34 @@ class Statistics:
             write_text_atomic(about, json.dumps(model.describe(), indent=2, default=str) + "\n")
         save_npz_atomic(path, **arrays)
 
-    def _index(self, requirement: Requirement, images_key: str, name: str, count: int) -> None:
+    def _index(
+        self, requirements: list[Requirement], images_key: str, name: str, count: int
+    ) -> None:
+        """List the set ``name`` under each requirement's label, in one write of the index."""
         assert self.root is not None
         index_path = self.root / INDEX_FILE
         index = json.loads(index_path.read_text()) if index_path.is_file() else {}
-        entry = {
-            "model": self.model_key(requirement.model),
-            "images": images_key,
-            "requirement": requirement.key,
-            "n": count,
-        }
-        label = f"{requirement.prefix}/{name}"
-        if index.get(label) != entry:
-            index[label] = entry
+        changed = False
+        for requirement in requirements:
+            entry = {
+                "model": self.model_key(requirement.model),
+                "images": images_key,
+                "requirement": requirement.key,
+                "n": count,
+            }
+            label = index_label(requirement.prefix, requirement.key, name)
+            if index.get(label) != entry:
+                index[label] = entry
+                changed = True
+        if changed:
             self.root.mkdir(parents=True, exist_ok=True)
             write_text_atomic(index_path, json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
+def index_label(prefix: str, key: str, name: str) -> str:
+    """``main/fashion-mnist:test`` for a model pass, ``codec.codec-png/...`` for the others
+    (two requirements of one prefix, e.g. two codecs, must not share a label)."""
+    return f"{prefix}/{name}" if key == PASS_KEY else f"{prefix}.{key}/{name}"
 
 
 def read_named(root: str | Path, prefix: str, name: str) -> Stats | None:
@@ -256,7 +273,7 @@ def read_named(root: str | Path, prefix: str, name: str) -> Stats | None:
     index_path = root / INDEX_FILE
     if not index_path.is_file():
         return None
-    entry = json.loads(index_path.read_text()).get(f"{prefix}/{name}")
+    entry = json.loads(index_path.read_text()).get(index_label(prefix, PASS_KEY, name))
     if entry is None:
         return None
     return _read(root / entry["model"] / entry["images"] / f"{entry['requirement']}.npz")

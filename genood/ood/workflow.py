@@ -30,6 +30,7 @@ from genood.io import json_default, save_npz_atomic, write_text_atomic
 from genood.ood import metrics
 from genood.ood.base import Detector
 from genood.ood.statistics import Requirement, Statistics, Stats
+from genood.ood.statistics import count as images_in
 
 # Below this many OOD images an AUROC is reported with a warning: one image gives 0 or 1.
 MIN_OOD_IMAGES = 30
@@ -136,7 +137,7 @@ def evaluate(
     for name, detector in detectors.items():
         results.in_scores[name] = detector.decision_function(evaluation)
     for set_name, stats in ood.items():
-        n = len(next(iter(stats.values())))
+        n = images_in(stats)
         if n < MIN_OOD_IMAGES:
             results.warnings.append(
                 f"{set_name} has {n} image(s): its AUROC can only take a few values (one image "

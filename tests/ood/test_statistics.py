@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -83,3 +85,23 @@ def test_subsets_and_concatenation() -> None:
         count({"a": np.zeros(2), "b": np.zeros(3)})
     with pytest.raises(ValueError, match="batch_size"):
         Statistics(batch_size=0)
+
+
+def test_requirements_of_one_prefix_get_their_own_index_labels(data, tmp_path) -> None:
+    from dataclasses import dataclass
+
+    from genood.ood.statistics import Requirement
+
+    @dataclass(frozen=True, eq=False)
+    class Brightness(Requirement):
+        @property
+        def key(self) -> str:
+            return "brightness"
+
+        def compute(self, images: np.ndarray, settings: Statistics) -> dict:
+            return {"mean": images.reshape(len(images), -1).mean(axis=1).astype(np.float64)}
+
+    store = Statistics(tmp_path)
+    store.gather([codec_length("png"), Brightness("codec")], data["test"][:5], name="few")
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert {"codec.codec-png/few", "codec.brightness/few"} <= set(index)
