@@ -13,6 +13,12 @@ Usage:
     python benchmarks/throughput.py --device cuda --precision bf16   # on a GPU
     python benchmarks/throughput.py --memory   # also peak memory of training and of scoring alone
 
+Distance from the limit: ``gemm_peak_flops`` is the FLOP/s of a large matrix product in genood's
+precision, timed in the same run (the best of a few sizes), and ``train_peak_share`` is genood's
+achieved training FLOP/s as a share of it. The training FLOPs are counted once, by
+``torch.utils.flop_counter.FlopCounterMode`` over one step (convolutions forward and backward,
+matrix products); elementwise work is not counted, so the share is what the arithmetic achieves.
+
 Peak memory: ``peak_rss_mib`` is the whole benchmark process (both libraries); ``--memory`` runs
 genood's training and scoring each in a fresh child process and reports their own peaks (RSS,
 and on CUDA the peak of ``torch.cuda.max_memory_allocated``).
@@ -113,6 +119,33 @@ def _time(
     return statistics.median(times)
 
 
+def gemm_peak_flops(dtype: torch.dtype, device: torch.device, seconds: float = 1.0) -> float:
+    """FLOP/s of square matrix products in ``dtype`` on ``device``: the best of a few sizes.
+
+    This is the practical peak the same library reaches on this machine at this precision,
+    the denominator of ``train_peak_share``.
+    """
+    best = 0.0
+    for n in (512, 1024, 2048):
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        flops = 2.0 * n**3
+        calls = max(3, int(seconds * 2e11 / flops))
+        per_call = _time(lambda a=a, b=b: torch.mm(a, b), calls, warmup=2, device=device)
+        best = max(best, flops / per_call)
+    return best
+
+
+def count_flops(step: Callable[[], None]) -> float:
+    """FLOPs of one call of ``step`` (matrix products and convolutions, forward and backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return float(counter.get_total_flops())
+
+
 def _peak_rss_mib() -> float:
     """This process's peak resident memory in MiB.
 
@@ -149,7 +182,7 @@ def main() -> None:
         "--precision",
         default="auto",
         choices=["auto", "fp32", "bf16"],
-        help="genood's precision; auto: bf16 where the CPU has bf16 hardware (AMX), else fp32",
+        help="genood's precision; auto: bf16 where the CPU has bf16 hardware (AMX or AVX512-BF16), else fp32",
     )
     parser.add_argument("--no-channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile genood's model")
@@ -256,6 +289,7 @@ def main() -> None:
             theirs.log_prob(x_score, None)
         theirs.train()
 
+    train_flops = count_flops(train_ours) / args.batch  # per image, counted once
     if args.only:  # a child of --memory: one phase of genood alone, for its peak memory
         _time(train_ours if args.only == "train" else score_ours, args.rounds, 1, device)
         child: dict[str, float] = {"peak_rss_mib": _peak_rss_mib()}
@@ -282,6 +316,12 @@ def main() -> None:
     }
     if device.type == "cuda":
         result["peak_cuda_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    dtype = torch.bfloat16 if settings.precision == "bf16" else torch.float32
+    result["gemm_peak_flops"] = gemm_peak_flops(dtype, device)
+    result["train_flops_per_image"] = train_flops
+    result["train_peak_share"] = (
+        train_flops * result["genood_train_img_s"] / result["gemm_peak_flops"]
+    )
     result["train_ratio"] = result["genood_train_img_s"] / result["normflows_train_img_s"]
     result["score_ratio"] = result["genood_score_img_s"] / result["normflows_score_img_s"]
     if args.memory:
@@ -301,8 +341,14 @@ def main() -> None:
     for kind in ("train", "score"):
         g, n = result[f"genood_{kind}_img_s"], result[f"normflows_{kind}_img_s"]
         print(f"{kind + ' img/s':10s} {g:10.1f} {n:10.1f} {g / n:7.2f}x")
+    print(
+        f"training: {train_flops / 1e9:.3f} GFLOP/image, "
+        f"{train_flops * result['genood_train_img_s'] / 1e9:.0f} GFLOP/s = "
+        f"{100 * result['train_peak_share']:.0f}% of a {settings.precision} GEMM's "
+        f"{result['gemm_peak_flops'] / 1e9:.0f} GFLOP/s"
+    )
     for key, value in result.items():
-        if "peak" in key:
+        if "peak" in key and key not in ("gemm_peak_flops", "train_peak_share"):
             print(f"{key} {value:.0f}")
 
 

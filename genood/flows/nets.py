@@ -2,16 +2,19 @@
 
 * :class:`ZeroConv2d`: Glow's ``conv2d_zeros``, a 3x3 convolution initialised to zero with a
   learned per-channel output scale ``exp(3 * logs)``, so that a new coupling is the identity. It
-  produces the coupling's shift and scale directly, so it always runs in (at least) float32:
-  under bf16 autocast this halves the bf16-vs-fp32 gap in bits/dim of a trained Glow.
+  produces the coupling's shift and scale directly: its convolution runs in the autocast dtype
+  (accumulating in float32) and its output is upcast to float32 before the scale. Running this
+  convolution in float32 instead made bf16 training 1.25x slower (its backward with 4 output
+  channels is slow in oneDNN) and did not bring bf16 scoring closer to fp32 (per-sample max
+  difference 0.004-0.005 bits/dim either way on a partly trained Glow; benchmarks/RESULTS.md).
 * :class:`GlowCouplingNet`: conv3x3 -> ReLU -> conv1x1 -> ReLU -> ZeroConv2d (Kingma &
   Dhariwal 2018, section 3.3), optionally with ActNorm after the hidden convolutions as in
   openai/glow.
 * :class:`ResNetCouplingNet`: a small residual network for RealNVP (Dinh et al. 2017, section
   4.1), with ActNorm in place of their batch normalisation.
 
-They are plain convolutions and ReLUs, so their hidden layers run well under bf16/fp16 autocast
-and in the channels-last memory format; the output layer runs in float32.
+They are plain convolutions and ReLUs, so they run well under bf16/fp16 autocast and in the
+channels-last memory format; the coupling's shift and scale leave them in float32.
 """
 
 from __future__ import annotations
@@ -48,9 +51,10 @@ class ZeroConv2d(nn.Module):
         self.logscale_factor = logscale_factor
 
     def forward(self, x: Tensor) -> Tensor:
-        # Outside autocast: shift and log-scale are the numerically sensitive outputs.
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            out = self.conv(x.float() if x.dtype in (torch.bfloat16, torch.float16) else x)
+        # The convolution runs in the autocast dtype (oneDNN and cuDNN accumulate in float32);
+        # its output is upcast before the learned scale, so shift and log-scale leave in float32.
+        out = self.conv(x)
+        out = out.to(torch.promote_types(out.dtype, torch.float32))
         return out * (self.logs * self.logscale_factor).exp().to(out.dtype)
 
 

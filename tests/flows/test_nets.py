@@ -16,6 +16,17 @@ def test_zero_conv_starts_at_zero_and_learns() -> None:
     assert conv.conv.weight.grad is not None and conv.conv.weight.grad.abs().sum() > 0
 
 
+def test_zero_conv_returns_float32_under_bf16_autocast_and_keeps_float64() -> None:
+    conv = ZeroConv2d(3, 4)
+    torch.nn.init.normal_(conv.conv.weight)
+    x = torch.randn(2, 3, 5, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = conv(x)
+    assert low.dtype == torch.float32  # shift and log-scale leave the network in float32
+    assert torch.allclose(low, conv(x), atol=0.05 * conv(x).abs().max().item())
+    assert conv.double()(x.double()).dtype == torch.float64
+
+
 @pytest.mark.parametrize("actnorm", [False, True])
 def test_glow_net_shapes_and_channels_last(actnorm: bool) -> None:
     net = GlowCouplingNet(2, 6, hidden=8, actnorm=actnorm).to(memory_format=torch.channels_last)
