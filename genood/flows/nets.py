@@ -58,6 +58,33 @@ class ZeroConv2d(nn.Module):
         return out * (self.logs * self.logscale_factor).exp().to(out.dtype)
 
 
+class ConvActNorm(nn.Sequential):
+    """A bias-free convolution followed by ActNorm, computed as one convolution.
+
+    ``conv(x, w) * exp(log_scale) + bias == conv(x, w * exp(log_scale)) + bias``, so once the
+    ActNorm is initialised the scale is folded into the weight (a product over the small
+    weight, not the activations) and the bias becomes the convolution's. This saves a pass over
+    the hidden activations forward and two backward, in training and in scoring; gradients
+    reach ``log_scale`` and ``bias`` through the folded weight and bias. The first training
+    batch runs unfolded, for ActNorm's data-dependent initialisation. The children keep
+    ``nn.Sequential``'s indices (``0``: the convolution, ``1``: the ActNorm), so state dicts
+    are those of ``nn.Sequential(conv, ActNormNet(...))``.
+    """
+
+    def __init__(self, conv: nn.Conv2d, norm: ActNormNet) -> None:
+        if conv.bias is not None or conv.padding_mode != "zeros":
+            raise ValueError("ConvActNorm needs a bias-free, zero-padded convolution")
+        super().__init__(conv, norm)
+
+    def forward(self, x: Tensor) -> Tensor:
+        conv, norm = self[0], self[1]
+        if norm.training and not norm.is_initialized:
+            return norm(conv(x))
+        weight = conv.weight * norm.log_scale.exp().reshape(-1, 1, 1, 1)
+        bias = norm.bias.reshape(-1)
+        return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
 def _conv(in_channels: int, out_channels: int, kernel_size: int, actnorm: bool) -> nn.Module:
     # With ActNorm after it, a bias would be redundant (openai/glow does the same).
     conv = nn.Conv2d(
@@ -65,7 +92,7 @@ def _conv(in_channels: int, out_channels: int, kernel_size: int, actnorm: bool) 
     )
     if actnorm:
         nn.init.normal_(conv.weight, 0.0, 0.05)
-        return nn.Sequential(conv, ActNormNet(out_channels))
+        return ConvActNorm(conv, ActNormNet(out_channels))
     return conv
 
 
@@ -140,4 +167,4 @@ class ResNetCouplingNet(nn.Module):
         return self.head(F.relu(self.blocks(self.stem(x))))
 
 
-__all__ = ["GlowCouplingNet", "ResNetCouplingNet", "ZeroConv2d"]
+__all__ = ["ConvActNorm", "GlowCouplingNet", "ResNetCouplingNet", "ZeroConv2d"]
