@@ -19,6 +19,8 @@ channels-last memory format; the coupling's shift and scale leave them in float3
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -77,12 +79,13 @@ class ConvActNorm(nn.Sequential):
         super().__init__(conv, norm)
 
     def forward(self, x: Tensor) -> Tensor:
-        conv, norm = self[0], self[1]
+        conv, norm = cast(nn.Conv2d, self[0]), cast(ActNormNet, self[1])
         if norm.training and not norm.is_initialized:
             return norm(conv(x))
         weight = conv.weight * norm.log_scale.exp().reshape(-1, 1, 1, 1)
         bias = norm.bias.reshape(-1)
-        return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+        padding = cast(tuple[int, int], conv.padding)  # ints: never "same"/"valid" here
+        return F.conv2d(x, weight, bias, conv.stride, padding, conv.dilation, conv.groups)
 
 
 def _conv(in_channels: int, out_channels: int, kernel_size: int, actnorm: bool) -> nn.Module:
