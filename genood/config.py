@@ -88,7 +88,9 @@ class TrainConfig:
         lr: peak learning rate, reached after ``warmup_steps`` of linear warm-up.
         grad_clip: clip the global gradient norm to this value; 0: no clipping.
         max_nonfinite: stop with an error after this many non-finite steps in a row.
-        precision: ``fp32``, ``bf16`` (autocast, CPU AMX or CUDA) or ``fp16`` (CUDA, grad scaler).
+        precision: ``fp32``, ``bf16`` (autocast: CUDA, CPUs with AMX or AVX512-BF16), ``fp16``
+            (CUDA, grad scaler) or ``auto`` (bf16 where a timed check on this machine finds it
+            at least 1.2x faster than fp32, else fp32; see :mod:`genood.train.speedcheck`).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         channels_last: use the channels-last memory format (faster convolutions with bf16).
         compile: wrap the model in ``torch.compile``.

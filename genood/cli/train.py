@@ -65,7 +65,11 @@ def _add_common(parser: argparse.ArgumentParser, folder: str) -> None:
         help=f"allow deleting the results (scores, samples, metrics, done.json) of {folder} "
         "when the run starts over (--no-resume, or its checkpoint is missing)",
     )
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="train.precision")
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16", "auto"],
+        help="train.precision (auto: bf16 where a timed check finds it faster, else fp32)",
+    )
     parser.add_argument(
         "--distributed",
         action="store_true",

@@ -20,7 +20,7 @@ import contextlib
 import copy
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from genood.train.batches import STREAM_MODEL, derive_seed
 from genood.train.distributed import DistContext, default_threads, init_distributed
 from genood.train.lock import RunLock
 from genood.train.loop import TrainData, Trainer
-from genood.train.precision import resolve_device, resolve_precision
+from genood.train.precision import Precision, resolve_device, resolve_precision
 from genood.train.run import RunFolder, environment
 from genood.train.sets import fit_images, load_set, load_tracked, preprocessing_of
 
@@ -118,6 +118,8 @@ def _fit(
     run = RunFolder(run_dir, writer=context.is_main)
     device = resolve_device(t.device, context.local_rank)
     precision = resolve_precision(t.precision, device)
+    if t.precision == "auto":  # every rank trains in rank 0's measured choice
+        precision = cast(Precision, context.broadcast_object(precision))
     threads = _set_threads(t.threads, context, device)
     if device.type == "cuda":
         # Fixed input shapes: let cuDNN pick the fastest convolution algorithms once.

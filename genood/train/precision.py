@@ -9,6 +9,8 @@ Three precisions are offered, each only where it keeps results within stated tol
   (``tests/train/test_precision.py``; about 5e-4 is typical). On a CPU without bf16 hardware, autocast is emulated and
   several times slower than fp32, so ``bf16`` falls back to ``fp32`` with a warning.
 * ``fp16``: autocast to float16 with a dynamic gradient scaler; CUDA only.
+* ``auto``: ``bf16`` where a timed check on this machine finds it at least 1.2x faster than
+  fp32, else ``fp32`` (:mod:`genood.train.speedcheck`; the reason goes into ``environment.json``).
 
 ``channels_last`` changes only the memory layout (results agree with fp32 NCHW to float
 rounding), which makes convolutions faster under bf16 on CUDA and CPU AMX.
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -91,6 +93,8 @@ class Precision:
 def resolve_precision(precision: str, device: torch.device) -> Precision:
     """Check ``precision`` against the device and fall back where it would not help.
 
+    ``auto`` times fp32 against bf16 on ``device`` (cached per machine) and picks the faster.
+
     Raises:
         ValueError: for an unknown precision, or fp16 on CPU.
     """
@@ -98,6 +102,11 @@ def resolve_precision(precision: str, device: torch.device) -> Precision:
         raise ValueError(
             f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}"
         )
+    if precision == "auto":
+        from genood.train.speedcheck import choose_precision
+
+        name, note = choose_precision(device)
+        return Precision(name, precision, device.type, note)
     if precision == "fp16" and device.type != "cuda":
         raise ValueError(
             "fp16 training needs CUDA (float16 autocast on CPU is slow and unscaled); "
