@@ -34,6 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Ren et al.'s background model (``genood train-background``): the middle of the authors' grid
+# (mutation rate 0.1, 0.2, 0.3; L2 weight 0, 10, 100), chosen without OOD data. Here, and not in
+# genood.train.background, so that the CLI's help reads them without importing torch.
+BACKGROUND_MUTATION_RATE = 0.2
+BACKGROUND_L2 = 10.0
+
 
 @dataclass
 class ModelConfig:
@@ -86,6 +92,14 @@ class TrainConfig:
         batch_size: global batch size (split across ranks under DDP).
         optimizer: ``adamax`` (Glow's choice) or ``adam``.
         lr: peak learning rate, reached after ``warmup_steps`` of linear warm-up.
+        weight_decay: the optimiser's ``weight_decay`` on every parameter. Adam and Adamax add
+            it to the gradient (``g + wd * w``): coupled weight decay, an L2 penalty
+            ``wd / 2 * |w|^2`` on the bits/dim loss, not AdamW's decoupled decay.
+        l2: Ren et al.'s L2 penalty ``l2 * sum(w^2)`` over the kernels of the convolutions and
+            linear layers, in nats per image (the units of the authors' ``reg_weight``, a
+            Keras ``l2`` kernel regulariser); applied as coupled weight decay ``2 * l2 /
+            (D ln 2)`` on those kernels, D the dimensions of the bits/dim loss (see
+            :func:`genood.train.optim.l2_decay`). 0: none.
         grad_clip: clip the global gradient norm to this value; 0: no clipping.
         max_nonfinite: stop with an error after this many non-finite steps in a row.
         precision: ``fp32``, ``bf16`` (autocast: CUDA, CPUs with AMX or AVX512-BF16), ``fp16``
@@ -111,6 +125,7 @@ class TrainConfig:
     optimizer: str = "adamax"
     lr: float = 1e-3
     weight_decay: float = 0.0
+    l2: float = 0.0
     warmup_steps: int = 200
     grad_clip: float = 50.0
     max_nonfinite: int = 20
@@ -182,6 +197,7 @@ NON_NEGATIVE = {
         "time_budget_s",
         "lr",
         "weight_decay",
+        "l2",
         "warmup_steps",
         "grad_clip",
         "max_nonfinite",

@@ -320,6 +320,7 @@ KEYS = [
     "train.time_budget_s",
     "train.optimizer",
     "train.lr",
+    "train.l2",
     "train.grad_clip",
     "train.warmup_steps",
     "train.max_nonfinite",

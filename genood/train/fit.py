@@ -47,6 +47,7 @@ IDENTITY_KEYS = (
     "data.mutation_rate",
     "train.batch_size",
     "train.optimizer",
+    "train.l2",
     "train.seed",
 )
 

@@ -5,7 +5,8 @@ Each step minimises the mean bits/dim of a dequantised batch,
     loss = mean_b  -(log p(x_b) - D log 256) / (D log 2),   x_b = (y_b + u_b) / 256 - 1/2,
 
 which is the negative log-likelihood of the 8-bit data up to constants (Theis et al. 2016;
-Kingma & Dhariwal 2018). The loop is written for CUDA first: batches stay uint8 until they are on
+Kingma & Dhariwal 2018); ``train.l2`` adds Ren et al.'s L2 penalty on the kernels as coupled
+weight decay (:mod:`genood.train.optim`). The loop is written for CUDA first: batches stay uint8 until they are on
 the device, losses and counters accumulate on the device and are read only every ``log_every``
 steps, and the non-finite guard needs no host synchronisation (see ``genood.train.nonfinite``).
 
@@ -52,6 +53,7 @@ from genood.train.optim import (
     apply_hyperparameters,
     build_optimizer,
     clip_gradients,
+    l2_kernels,
 )
 from genood.train.precision import Precision, to_channels_last
 from genood.train.run import RunFolder
@@ -151,7 +153,8 @@ class Trainer:
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError(f"{type(model).__name__} has no trainable parameters")
-        self.optimizer = build_optimizer(self.params, t, device)
+        self.dimensions = math.prod(model.image_shape)
+        self.optimizer = build_optimizer(self.params, t, device, l2_kernels(model), self.dimensions)
         self.schedule = WarmupSchedule(t.lr, t.warmup_steps)
         self.scaler = precision.grad_scaler()
         self.guard = NonFiniteGuard(
@@ -244,7 +247,7 @@ class Trainer:
         """Continue from a checkpoint (written by any world size)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        apply_hyperparameters(self.optimizer, self.config.train, self.device)
+        apply_hyperparameters(self.optimizer, self.config.train, self.device, self.dimensions)
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.guard.load_state_dict(state.get("guard", {}))

@@ -1,4 +1,4 @@
-"""Optimiser, learning-rate warm-up and gradient-norm clipping.
+"""Optimiser, L2 penalty, learning-rate warm-up and gradient-norm clipping.
 
 Glow (Kingma & Dhariwal 2018) trains with Adamax and a linear learning-rate warm-up; both, and
 clipping the global gradient norm, keep the first steps of a freshly initialised flow (whose
@@ -24,11 +24,36 @@ from genood.config import TrainConfig
 OPTIMIZERS = ("adamax", "adam")
 
 
-def build_optimizer(
-    parameters: Iterable[nn.Parameter], config: TrainConfig, device: torch.device
-) -> torch.optim.Optimizer:
-    """Adam or Adamax with the config's learning rate and weight decay.
+def l2_kernels(model: nn.Module) -> list[nn.Parameter]:
+    """The weights Ren et al.'s L2 penalises: kernels of convolutions (also transposed) and
+    linear layers, as Keras' ``kernel_regularizer``; biases, ActNorm and the like are left out."""
+    kinds = (nn.modules.conv._ConvNd, nn.Linear)
+    weights = [m.weight for m in model.modules() if isinstance(m, kinds)]
+    return [w for w in weights if isinstance(w, nn.Parameter) and w.requires_grad]
 
+
+def l2_decay(l2: float, dimensions: int) -> float:
+    """The coupled weight decay equal to ``l2 * sum(w^2)`` nats per image on a bits/dim loss.
+
+    The loss is ``nats / (D ln 2)``; the penalty on that scale is ``l2 / (D ln 2) * sum(w^2)``,
+    whose gradient ``2 * l2 / (D ln 2) * w`` is a weight decay of ``2 * l2 / (D ln 2)``.
+    """
+    if dimensions < 1:
+        raise ValueError(f"the loss needs at least one dimension, got {dimensions}")
+    return 2.0 * l2 / (dimensions * math.log(2.0))
+
+
+def build_optimizer(
+    parameters: Iterable[nn.Parameter],
+    config: TrainConfig,
+    device: torch.device,
+    kernels: Sequence[nn.Parameter] = (),
+    dimensions: int = 0,
+) -> torch.optim.Optimizer:
+    """Adam or Adamax with the config's learning rate, weight decay and L2 penalty.
+
+    ``kernels`` (among ``parameters``) get ``train.l2`` as :func:`l2_decay` over
+    ``dimensions``, the D of the bits/dim loss; both are needed when ``train.l2 > 0``.
     On CUDA the optimiser is ``capturable``: its step counters live on the GPU, so that the
     non-finite guard can skip a step without a host synchronisation.
     """
@@ -44,7 +69,19 @@ def build_optimizer(
         "weight_decay": config.weight_decay,
         "capturable": device.type == "cuda",
     }
-    params = list(parameters)
+    params: list[Any] = list(parameters)
+    if config.l2 > 0:
+        if not kernels or dimensions < 1:
+            raise ValueError(
+                "train.l2 needs the model's convolution or linear kernels and the loss's "
+                "dimensions; set train.l2=0 for a model without them"
+            )
+        ids = {id(p) for p in kernels}
+        params = [
+            {"params": [p for p in params if id(p) in ids], "l2": True},
+            {"params": [p for p in params if id(p) not in ids], "l2": False},
+        ]
+        params[0]["weight_decay"] = config.weight_decay + l2_decay(config.l2, dimensions)
     if name == "adamax":
         return torch.optim.Adamax(params, **kwargs)
     return torch.optim.Adam(params, **kwargs)
@@ -84,13 +121,19 @@ class WarmupSchedule:
 
 
 def apply_hyperparameters(
-    optimizer: torch.optim.Optimizer, config: TrainConfig, device: torch.device
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    device: torch.device,
+    dimensions: int = 0,
 ) -> None:
-    """Adapt a loaded optimiser to this run: the config's weight decay, and step counters on the
-    device that :func:`build_optimizer` chooses (a checkpoint may come from CPU or CUDA)."""
+    """Adapt a loaded optimiser to this run: the config's weight decay (plus the L2 decay on a
+    group marked ``"l2"``, over ``dimensions``), and step counters on the device that
+    :func:`build_optimizer` chooses (a checkpoint may come from CPU or CUDA)."""
     capturable = device.type == "cuda"
     for group in optimizer.param_groups:
         group["weight_decay"] = config.weight_decay
+        if group.get("l2"):
+            group["weight_decay"] += l2_decay(config.l2, dimensions)
         group["capturable"] = capturable
         for param in group["params"]:
             state = optimizer.state.get(param, {})
