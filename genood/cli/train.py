@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from genood.cli.options import add_key_value_option, add_runtime_options
+from genood.config import BACKGROUND_L2 as L2
+from genood.config import BACKGROUND_MUTATION_RATE as MUTATION_RATE
 
 
 def register(subparsers: Any) -> None:
@@ -29,16 +31,34 @@ def register(subparsers: Any) -> None:
 
     background = subparsers.add_parser(
         "train-background",
-        help="train Ren et al.'s background model (mutated inputs) for a trained run",
+        help="train Ren et al.'s background model (mutated inputs, L2) for a trained run",
         description="Train the background model of the likelihood-ratio detector (Ren et al. "
         "2019): the run's architecture and data, with each training sub-pixel replaced by a "
-        "uniform random value with probability --mutation-rate. Written to RUN/background/.",
+        "uniform random value with probability --mutation-rate and an L2 penalty --l2 on the "
+        "convolution and linear kernels. By default it trains as many optimiser steps as the "
+        "main model reached (its done.json), with no time budget; while the main run is "
+        "unfinished, its configured steps and time budget. Written to RUN/background/.",
     )
     background.add_argument("--run", type=Path, required=True, help="the main model's run folder")
     background.add_argument(
-        "--mutation-rate", type=float, default=0.2, help="mutation rate mu (default 0.2)"
+        "--mutation-rate",
+        type=float,
+        default=MUTATION_RATE,
+        help=f"mutation rate mu (default {MUTATION_RATE:g}; the authors searched 0.1-0.3)",
     )
-    background.add_argument("--steps", type=int, help="optimiser steps (default: the run's)")
+    background.add_argument(
+        "--l2",
+        type=float,
+        default=L2,
+        help=f"L2 weight lambda: lambda * sum(w^2) over the kernels, in nats per image, as the "
+        f"authors' reg_weight; applied as coupled weight decay (train.l2, default {L2:g}; the "
+        "authors searched 0, 10, 100)",
+    )
+    background.add_argument(
+        "--steps",
+        type=int,
+        help="optimiser steps (default: the steps the main model reached, for equal training)",
+    )
     _add_common(background, "RUN/background")
     background.set_defaults(func=run_train_background)
 
@@ -124,6 +144,7 @@ def run_train_background(args: argparse.Namespace) -> int:
     result = fit_background(
         args.run,
         mutation_rate=args.mutation_rate,
+        l2=args.l2,
         steps=args.steps,
         overrides=_cli_overrides(args),
         resume=args.resume,

@@ -70,6 +70,12 @@ def _detect(workspace, *extra: str) -> int:
     )  # fmt: skip
 
 
+def test_detect_warns_of_a_shorter_trained_background(workspace, capsys) -> None:
+    assert _detect(workspace, "--score", "ratio", "--bootstrap", "0") == 0
+    printed = capsys.readouterr().out
+    assert "warning: the background model trained for 5 steps, the model for 30" in printed
+
+
 def test_detect_writes_metrics_scores_and_detectors(workspace, capsys) -> None:
     save = workspace["root"] / "result"
     scores = (

@@ -73,6 +73,8 @@ def test_train_background_and_score(
                 str(run),
                 "--mutation-rate",
                 "0.1",
+                "--l2",
+                "100",
                 "--steps",
                 "2",
                 "--no-progress",
@@ -80,7 +82,8 @@ def test_train_background_and_score(
         )
         == 0
     )
-    assert load_run(run / "background").config.data.mutation_rate == 0.1
+    recorded = load_run(run / "background").config
+    assert recorded.data.mutation_rate == 0.1 and recorded.train.l2 == 100.0
     capsys.readouterr()
     assert (
         main(
