@@ -27,6 +27,7 @@ from genood.experiments.detection import run_detection
 from genood.experiments.measure import evaluate_claims
 from genood.experiments.spec import ALL_CLAIMS, BudgetSpec, Experiment, load_experiment
 from genood.experiments.stages import RunContext, log
+from genood.train.background import main_steps
 
 
 def reproduce(
@@ -61,7 +62,7 @@ def reproduce(
     main = ctx.train("main", spec.run_config(ctx.data, seed=0))
     scores = {"main": ctx.score_all("main", main)}
     background = None
-    if spec.background_steps and "ratio" in spec.detectors:
+    if "ratio" in spec.detectors:
         background = ctx.train("background", _background_config(ctx, spec))
     members = [main]
     for index in range(1, spec.ensemble if "C3" in spec.claims else 1):
@@ -125,10 +126,17 @@ def _with_steps(config: cfg.RunConfig, steps: int) -> None:
 
 
 def _background_config(ctx: RunContext, spec: BudgetSpec) -> cfg.RunConfig:
-    """Ren et al. (2019): same architecture, inputs mutated with rate mu."""
+    """Ren et al. (2019): same architecture, inputs mutated with rate mu, L2 on the kernels,
+    trained as many steps as the main model reached unless the budget names other steps."""
     config = spec.run_config(ctx.data, seed=100)
     config.data = replace(config.data, mutation_rate=spec.mutation_rate)
-    _with_steps(config, spec.background_steps)
+    config.train.l2 = spec.background_l2
+    if spec.background_steps:
+        _with_steps(config, spec.background_steps)
+    else:
+        reached = main_steps(ctx.model_dir("main"), config)
+        config.train.steps = reached.steps
+        config.train.time_budget_s = reached.time_budget_s
     return config
 
 

@@ -50,8 +50,11 @@ class BudgetSpec:
     Attributes:
         claims: the claims evaluated; the others are reported as "not run at this budget".
         model / train: the main model's config (``ModelConfig`` / ``TrainConfig`` fields).
-        background_steps: training steps of the likelihood-ratio background model (0: skip).
+        background_steps: training steps of the likelihood-ratio background model, trained
+            whenever ``ratio`` is among the detectors; 0 (the default): as many as the main
+            model reached, with no time budget (Ren et al. train both alike).
         mutation_rate: its pixel mutation rate (Ren et al. 2019).
+        background_l2: its L2 weight on the kernels (``train.l2``, the authors' units).
         ensemble: number of models in the ensemble (the main model is the first; C3).
         ensemble_steps: training steps of each extra member.
         cv_glow: train a CV-Glow with these hparams for C5/C6 (empty: skip).
@@ -66,7 +69,8 @@ class BudgetSpec:
     model: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     background_steps: int = 0
-    mutation_rate: float = 0.2
+    mutation_rate: float = cfg.BACKGROUND_MUTATION_RATE
+    background_l2: float = cfg.BACKGROUND_L2
     ensemble: int = 1
     ensemble_steps: int = 0
     cv_glow: dict[str, Any] = field(default_factory=dict)

@@ -201,3 +201,33 @@ def test_an_experiment_picks_the_model_family(
     # Only a flow has log p(z) and a log-det: C4 says why it does not apply.
     assert claims["C4"]["status"] == "not run at this budget"
     assert claims["C4"]["measured"].startswith("not applicable")
+
+
+def test_background_trains_as_long_as_the_main_model(tmp_path: Path) -> None:
+    """Ren et al. train both models alike: by default the background gets the main model's
+    reached steps (done.json) and no time budget; a budget may still name its own steps."""
+    from types import SimpleNamespace
+
+    from genood.experiments.reproduce import _background_config
+
+    (tmp_path / "main").mkdir()
+    (tmp_path / "main" / "done.json").write_text('{"step": 1234}')
+    ctx = SimpleNamespace(
+        data=DataSpec(in_train="npz:x.npz", in_test="npz:y.npz", ood=[]),
+        model_dir=lambda name: tmp_path / name,
+    )
+    spec = replace(_tiny(["C1"]), background_steps=0, train={**TINY_TRAIN, "steps": 2400})
+    spec.train["time_budget_s"] = 660.0
+    config = _background_config(ctx, spec)  # type: ignore[arg-type]
+    assert (config.train.steps, config.train.time_budget_s) == (1234, 0.0)
+    assert config.data.mutation_rate == 0.2 and config.train.l2 == 10.0
+    explicit = _background_config(ctx, replace(spec, background_steps=600))  # type: ignore[arg-type]
+    assert explicit.train.steps == 600
+
+
+def test_no_shipped_budget_trains_a_shorter_background() -> None:
+    from genood.experiments.spec import available
+
+    for name in available():
+        for budget in load_experiment(name).budgets.values():
+            assert budget.background_steps == 0, (name, budget)
