@@ -60,13 +60,10 @@ def main_steps(run_dir: str | Path, config: cfg.RunConfig) -> MainSteps:
     done = RunFolder(run_dir, writer=False).done()
     if done is not None and int(done.get("step", 0)) > 0:
         step = int(done["step"])
-        return MainSteps(step, 0.0, f"the main model's {step} steps (from done.json)")
+        return MainSteps(step, 0.0, "as many as the main model reached, from its done.json")
     t = config.train
-    budget = f" or {t.time_budget_s:g} s" if t.time_budget_s else ""
     return MainSteps(
-        t.steps,
-        t.time_budget_s,
-        f"the main run is unfinished: its configured {t.steps} steps{budget}",
+        t.steps, t.time_budget_s, "the main run is unfinished: its configured steps and budget"
     )
 
 
@@ -109,8 +106,9 @@ def fit_background(
     overwrite: bool = False,
     l2: float = L2,
     say: Any = print,
+    out: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train the background model of the run in ``run_dir`` into ``run_dir/background``.
+    """Train the background model of the run in ``run_dir`` into ``out`` (``run_dir/background``).
 
     ``steps`` defaults to :func:`main_steps` (equal training); an explicit ``steps`` keeps the
     main run's time budget. ``overwrite`` lets a start-over delete the background's results
@@ -135,4 +133,5 @@ def fit_background(
         f"background: {t.steps} steps ({note}), time budget {t.time_budget_s:g} s, "
         f"mu={config.data.mutation_rate:g}, L2={t.l2:g}"
     )
-    return fit(config, run_dir / "background", resume, progress, data_dir, distributed, overwrite)
+    folder = Path(out) if out is not None else run_dir / "background"
+    return fit(config, folder, resume, progress, data_dir, distributed, overwrite)

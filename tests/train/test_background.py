@@ -51,7 +51,7 @@ def test_background_trains_the_steps_the_main_model_reached(
     recorded = cfg.load(tmp_path / "run" / "background" / "config.toml")
     assert recorded.train.steps == 4 and recorded.train.time_budget_s == 0.0
     assert recorded.train.l2 == 10.0 and recorded.data.mutation_rate == 0.2
-    assert "4 steps (the main model's 4 steps" in said[0]
+    assert "4 steps (as many as the main model reached" in said[0]
     # The L2 penalty was applied: the kernels' group carries its decay (D = 64 here).
     state = ckpt.load(tmp_path / "run" / "background" / "checkpoints" / "last.pt")
     groups = state["optimizer"]["param_groups"]
@@ -69,7 +69,7 @@ def test_background_of_an_unfinished_run_gets_its_configured_steps(tmp_path: Pat
     assert "unfinished" in chosen.note
     (tmp_path / "run" / "done.json").write_text('{"step": 1234}')
     assert main_steps(tmp_path / "run", main) == MainSteps(
-        1234, 0.0, "the main model's 1234 steps (from done.json)"
+        1234, 0.0, "as many as the main model reached, from its done.json"
     )
 
 
