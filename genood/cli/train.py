@@ -37,27 +37,45 @@ def register(subparsers: Any) -> None:
         "uniform random value with probability --mutation-rate and an L2 penalty --l2 on the "
         "convolution and linear kernels. By default it trains as many optimiser steps as the "
         "main model reached (its done.json), with no time budget; while the main run is "
-        "unfinished, its configured steps and time budget. Written to RUN/background/.",
+        "unfinished, its configured steps and time budget. Written to RUN/background/. "
+        "Several values (--mutation-rate 0.1,0.2,0.3 --l2 0,10,100, the authors' grid) train "
+        "one candidate each into RUN/background-candidates/ and copy to RUN/background the one "
+        "whose ratio best tells held-out in-distribution images from their mutated copies: a "
+        "choice without OOD data (Ren et al. chose on an OOD set).",
     )
     background.add_argument("--run", type=Path, required=True, help="the main model's run folder")
     background.add_argument(
         "--mutation-rate",
-        type=float,
-        default=MUTATION_RATE,
-        help=f"mutation rate mu (default {MUTATION_RATE:g}; the authors searched 0.1-0.3)",
+        type=_floats,
+        default=[MUTATION_RATE],
+        metavar="MU[,MU...]",
+        help=f"mutation rate mu (default {MUTATION_RATE:g}; the authors searched 0.1,0.2,0.3)",
     )
     background.add_argument(
         "--l2",
-        type=float,
-        default=L2,
+        type=_floats,
+        default=[L2],
+        metavar="L2[,L2...]",
         help=f"L2 weight lambda: lambda * sum(w^2) over the kernels, in nats per image, as the "
-        f"authors' reg_weight; applied as coupled weight decay (train.l2, default {L2:g}; the "
-        "authors searched 0, 10, 100)",
+        f"authors' reg_weight; applied as coupled weight decay (train.l2; default {L2:g}; the "
+        "authors searched 0,10,100)",
     )
     background.add_argument(
         "--steps",
         type=int,
         help="optimiser steps (default: the steps the main model reached, for equal training)",
+    )
+    background.add_argument(
+        "--held-out",
+        metavar="SPEC",
+        help="with several candidates: the held-out in-distribution images they are compared "
+        "on (default: the run's data.val)",
+    )
+    background.add_argument(
+        "--held-out-limit",
+        type=int,
+        default=1000,
+        help="with several candidates: use at most this many held-out images (default 1000)",
     )
     _add_common(background, "RUN/background")
     background.set_defaults(func=run_train_background)
@@ -139,12 +157,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_train_background(args: argparse.Namespace) -> int:
     """Handler of ``genood train-background``."""
+    if len(args.mutation_rate) > 1 or len(args.l2) > 1:
+        return _choose_background(args)
     from genood.train import fit_background
 
     result = fit_background(
         args.run,
-        mutation_rate=args.mutation_rate,
-        l2=args.l2,
+        mutation_rate=args.mutation_rate[0],
+        l2=args.l2[0],
         steps=args.steps,
         overrides=_cli_overrides(args),
         resume=args.resume,
@@ -155,6 +175,42 @@ def run_train_background(args: argparse.Namespace) -> int:
     )
     _report(args.run / "background", result)
     return 0
+
+
+def _choose_background(args: argparse.Namespace) -> int:
+    from genood.train.background_choice import choose_background
+
+    if args.steps is not None or args.distributed or not args.resume:
+        raise ValueError(
+            "with several --mutation-rate or --l2 values every candidate trains the main "
+            "model's steps, resuming: leave out --steps, --distributed and --no-resume"
+        )
+    result = choose_background(
+        args.run,
+        args.mutation_rate,
+        args.l2,
+        held_out=args.held_out,
+        limit=args.held_out_limit,
+        overrides=_cli_overrides(args),
+        progress=not args.no_progress,
+        data_dir=args.data_dir,
+        overwrite=args.overwrite,
+    )
+    print(json.dumps(result["chosen"], indent=2))
+    return 0
+
+
+def _floats(text: str) -> list[float]:
+    """``0.1,0.2`` -> ``[0.1, 0.2]`` (argparse type of --mutation-rate and --l2)."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from error
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
 
 
 def _report(out: Path, result: dict[str, Any]) -> None:
