@@ -5,8 +5,10 @@ interrupted run resumes where it stopped:
 
 1. data: load the in-distribution train/test sets and every reachable OOD set, apply the
    experiment's recorded preprocessing (``data/``, holdout splits as ``.npz``);
-2. models: train the main model, and at larger budgets the background model, ensemble members,
-   a CV-Glow and the reverse experiment (``models/<name>/``, resumed from checkpoints);
+2. models: train the main model, the background model when ``ratio`` is a detector (as many
+   steps as the main model reached, unless the budget names ``background_steps``), and at larger
+   budgets ensemble members, a CV-Glow and the reverse experiment (``models/<name>/``, resumed
+   from checkpoints);
 3. statistics: per-sample bits/dim and terms for every set under every model, computed once
    and stored (``statistics/``, see :mod:`genood.ood.statistics`);
 4. detection (``detection/``) on those same statistics, and the analyses behind each claim;
