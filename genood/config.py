@@ -61,6 +61,10 @@ class DataConfig:
         pad_to: zero-pad square images to this size (openai/glow pads 28 -> 32); 0: no padding.
         channels: convert to this many channels (1 or 3); 0: keep.
         resize: resize square images to this size (Pillow, bilinear); 0: keep.
+        binarize: ``"dynamic"``: the model sees ``Bernoulli(y / 255)`` binary images, drawn
+            afresh at every training use and fixed per image when scoring
+            (:mod:`genood.data.binarize`); needs a model with a Bernoulli decoder
+            (``hvae`` with ``likelihood = "bernoulli"``). ``""``: 8-bit images.
         data_dir: explicit data folder (otherwise ``GENOOD_DATA``, then the cache).
         mutation_rate: replace each training sub-pixel with a uniform random value with this
             probability (Ren et al. 2019's background model); 0: no mutation.
@@ -76,6 +80,7 @@ class DataConfig:
     pad_to: int = 0
     channels: int = 0
     resize: int = 0
+    binarize: str = ""
     data_dir: str = ""
     mutation_rate: float = 0.0
     track: list[str] = field(default_factory=list)
@@ -213,7 +218,7 @@ def validate(config: RunConfig) -> None:
 
     Raises:
         ValueError: a negative or NaN count, limit, budget, rate or clip; a batch size below
-            1; a mutation rate outside [0, 1].
+            1; a mutation rate outside [0, 1]; an unknown binarisation.
     """
     for table, keys in NON_NEGATIVE.items():
         section = getattr(config, table)
@@ -228,6 +233,11 @@ def validate(config: RunConfig) -> None:
     rate = config.data.mutation_rate
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"data.mutation_rate must be in [0, 1], got {rate!r}")
+    if config.data.binarize not in ("", "dynamic"):
+        raise ValueError(
+            f'data.binarize must be "dynamic" (binary images) or "" (8-bit images), got '
+            f"{config.data.binarize!r}"
+        )
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:

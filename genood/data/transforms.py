@@ -10,6 +10,11 @@ applied in this order to uint8 ``(N, C, H, W)`` images:
 3. ``pad_to``: zero-pad to ``pad_to x pad_to``, centred (an odd margin puts the extra pixel on
    the bottom/right). This is how openai/glow brings MNIST from 28x28 to 32x32 (it pads with
    ``np.pad(..., 'minimum')``, which is zero on MNIST's black borders).
+
+``binarize`` is recorded here but not applied by :meth:`Preprocessing.apply`: a binarising model
+(the hierarchical VAE with a Bernoulli decoder) draws ``Bernoulli(y / 255)`` in its own
+``preprocess``, afresh at every training use and fixed per image when scoring
+(:mod:`genood.data.binarize`), so the stored images stay 8-bit.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 
 LUMA_601 = np.array([0.299, 0.587, 0.114])
 _CHUNK = 8192
+_SHAPE_FIELDS = ("pad_to", "channels", "resize")
 
 
 @dataclass(frozen=True)
@@ -31,17 +37,24 @@ class Preprocessing:
         pad_to: zero-pad square images to this side (must not be smaller than the image).
         channels: convert to this many channels (1 or 3).
         resize: resize to this side (Pillow, bilinear).
+        binarize: ``"dynamic"`` when the model binarises its input (recorded only, see the
+            module docstring); ``""``: none.
     """
 
     pad_to: int = 0
     channels: int = 0
     resize: int = 0
+    binarize: str = ""
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
+        from genood.data.binarize import BINARIZATIONS
+
+        if self.binarize not in BINARIZATIONS:
+            raise ValueError(f"binarize must be one of {BINARIZATIONS}, got {self.binarize!r}")
+        for f in _SHAPE_FIELDS:
+            value = getattr(self, f)
             if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{f.name} must be an integer >= 0, got {value!r}")
+                raise ValueError(f"{f} must be an integer >= 0, got {value!r}")
         if self.channels not in (0, 1, 3):
             raise ValueError(f"channels must be 1 or 3 (0: keep), got {self.channels}")
 
@@ -91,8 +104,12 @@ class Preprocessing:
             out = pad(out, self.pad_to)
         return np.array(out, copy=True) if out is images else out
 
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, int | str]:
+        """The record of ``preprocessing.json``; ``binarize`` only when set."""
+        record: dict[str, int | str] = asdict(self)
+        if not self.binarize:
+            del record["binarize"]
+        return record
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> Preprocessing:
@@ -101,12 +118,13 @@ class Preprocessing:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown preprocessing option(s) {unknown}; known: {sorted(known)}")
-        return cls(**{k: int(v) for k, v in values.items()})
+        binarize = str(values.pop("binarize", ""))
+        return cls(binarize=binarize, **{k: int(v) for k, v in values.items()})
 
     def cli_flags(self) -> str:
         """The command-line options that produce this preprocessing (``--pad-to 32``)."""
-        parts = [f"--{f.name.replace('_', '-')} {getattr(self, f.name)}" for f in fields(self)]
-        return " ".join(p for p, f in zip(parts, fields(self)) if getattr(self, f.name))
+        parts = [f"--{f.replace('_', '-')} {getattr(self, f)}" for f in _SHAPE_FIELDS]
+        return " ".join(p for p, f in zip(parts, _SHAPE_FIELDS) if getattr(self, f))
 
 
 def to_gray(images: np.ndarray) -> np.ndarray:

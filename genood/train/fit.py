@@ -169,6 +169,7 @@ def _fit(
     # Initial weights depend on the seed only (and are the same on every rank).
     torch.manual_seed(derive_seed(t.seed, STREAM_MODEL))
     model = build(config.model.name, image_shape, **config.model.hparams).to(device)
+    require_binarization(model, config.data.binarize)
     trainer = Trainer(config, model, data, run, context, device, precision, progress)
     if state is not None:
         trainer.load_state_dict(state)
@@ -272,3 +273,23 @@ def _load_data(
     if context.is_main:
         context.barrier()
     return TrainData(train=train, val=val, track=track), preprocessing, image_shape
+
+
+def require_binarization(model: Any, binarize: str) -> None:
+    """Refuse a ``[data] binarize`` that the model's decoder does not match, naming the fix.
+
+    A Bernoulli decoder needs binary images and binarises them in its own ``preprocess``; an
+    8-bit decoder cannot model ``Bernoulli(y / 255)`` draws, and never sees them.
+    """
+    binarized = bool(getattr(model, "binarized", False))
+    if binarized and binarize != "dynamic":
+        raise ValueError(
+            f"{type(model).__name__} has a Bernoulli decoder, which models binarised images: "
+            'set data.binarize = "dynamic" (it is recorded in preprocessing.json)'
+        )
+    if binarize and not binarized:
+        raise ValueError(
+            f"data.binarize = {binarize!r} needs a model with a Bernoulli decoder, and "
+            f"{type(model).__name__} models 8-bit images: set model.hparams.likelihood = "
+            '"bernoulli" (model hvae), or data.binarize = ""'
+        )

@@ -22,7 +22,9 @@ def preprocessing_of(data: cfg.DataConfig) -> Any:
     """The run's :class:`~genood.data.transforms.Preprocessing`."""
     from genood.data.transforms import Preprocessing
 
-    return Preprocessing(pad_to=data.pad_to, channels=data.channels, resize=data.resize)
+    return Preprocessing(
+        pad_to=data.pad_to, channels=data.channels, resize=data.resize, binarize=data.binarize
+    )
 
 
 def load_set(spec: str, data_dir: str | Path | None, limit: int | None, progress: bool) -> Any:
