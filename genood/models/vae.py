@@ -13,8 +13,10 @@ What ``log_prob_terms`` returns (nats, ``(B,)`` each):
 * train mode: one reparameterised sample, ``{"log_px_given_z", "neg_kl"}``, summing to a
   single-sample ELBO estimate (the generic trainer's objective). With ``kl_warmup_steps > 0``
   a third term ``kl_warmup_bonus = (1 - beta) KL`` (``beta`` rising linearly from 0 to 1 over that
-  many training passes, Sønderby et al. 2016) is added while ``beta < 1``, so that the loss is the
-  warm-up objective; subtract it to read the ELBO.
+  many training passes, Sønderby et al. 2016) is added while ``beta < 1``, and with
+  ``free_nats > 0`` a term ``free_nats_penalty = -beta (sum max(kl, floor) - KL) <= 0`` while the
+  floor is above 0 (:mod:`genood.models.kl_schedule`), so that the terms sum to the training
+  objective ``log p(x|z) - beta sum max(kl, floor)``; subtract both to read the ELBO.
 * eval mode (scoring): ``K = iw_samples`` posterior samples; ``log_px_given_z`` is their mean and
   ``neg_kl`` the analytic term, which sum to the ELBO; with ``score_bound = "iwae"`` (default) a
   third term ``iwae_gap = IWAE_K - ELBO`` (the same ``K`` samples) makes them sum to the IWAE
@@ -36,6 +38,7 @@ from torch import Tensor, nn
 from genood.densities import gaussian_log_prob
 from genood.models.discretized import DiscreteLikelihoodModel, DiscretizedLogisticMixture
 from genood.models.hparams import check_choice, check_positive, parse_hparams
+from genood.models.kl_schedule import floored_kl, free_nats_at, warmup_weight
 from genood.models.layers import ResBlock
 from genood.models.registry import register
 
@@ -74,11 +77,14 @@ class Draws:
         log_px_given_z: ``log p(x | z_s)``.
         kl: analytic KL of each stochastic layer (given the sampled layers above it).
         log_weight: ``log p(x | z_s) + log p(z_s) - log q(z_s | x)``, Monte Carlo.
+        kl_floored: with free nats, each layer's ``sum max(kl, floor)`` (elementwise KL floored);
+            empty otherwise.
     """
 
     log_px_given_z: Tensor
     kl: dict[str, Tensor] = field(default_factory=dict)
     log_weight: Tensor | None = None
+    kl_floored: dict[str, Tensor] = field(default_factory=dict)
 
     @staticmethod
     def cat(parts: list[Draws]) -> Draws:
@@ -88,6 +94,7 @@ class Draws:
             torch.cat([p.log_px_given_z for p in parts]),
             {name: torch.cat([p.kl[name] for p in parts]) for name in first.kl},
             torch.cat([p.log_weight for p in parts]) if first.log_weight is not None else None,  # type: ignore[misc]
+            {name: torch.cat([p.kl_floored[name] for p in parts]) for name in first.kl_floored},
         )
 
 
@@ -100,12 +107,19 @@ class BoundHparams:
         iw_samples: ``K``, posterior samples per image when scoring.
         iw_batch: most images (samples x batch) per network pass while scoring; bounds memory.
         kl_warmup_steps: training passes over which the KL weight rises from 0 to 1 (0: none).
+        free_nats: nats of each stochastic layer's KL that cost nothing, split over its channels
+            (:mod:`genood.models.kl_schedule`; 0: none).
+        free_nats_steps: training passes with the full ``free_nats``.
+        free_nats_anneal_steps: training passes over which ``free_nats`` then falls to 0.
     """
 
     score_bound: str = "iwae"
     iw_samples: int = 100
     iw_batch: int = 4096
     kl_warmup_steps: int = 0
+    free_nats: float = 0.0
+    free_nats_steps: int = 0
+    free_nats_anneal_steps: int = 0
 
 
 BOUND_SETTINGS = frozenset(f.name for f in dataclasses.fields(BoundHparams))
@@ -131,14 +145,22 @@ class LatentVariableModel(DiscreteLikelihoodModel):
         super().__init__(image_shape)
         check_choice(self.family, "score_bound", hp.score_bound, SCORE_BOUNDS)
         check_positive(self.family, iw_samples=hp.iw_samples, iw_batch=hp.iw_batch)
-        if hp.kl_warmup_steps < 0:
-            raise ValueError(
-                f"{self.family}: kl_warmup_steps must be >= 0, got {hp.kl_warmup_steps}"
-            )
+        schedule = {
+            "kl_warmup_steps": hp.kl_warmup_steps,
+            "free_nats": hp.free_nats,
+            "free_nats_steps": hp.free_nats_steps,
+            "free_nats_anneal_steps": hp.free_nats_anneal_steps,
+        }
+        negative = {name: value for name, value in schedule.items() if value < 0}
+        if negative:
+            raise ValueError(f"{self.family}: {negative} must be >= 0")
         self.score_bound = hp.score_bound
         self.iw_samples = hp.iw_samples
         self.iw_batch = hp.iw_batch
         self.kl_warmup_steps = hp.kl_warmup_steps
+        self.free_nats = hp.free_nats
+        self.free_nats_steps = hp.free_nats_steps
+        self.free_nats_anneal_steps = hp.free_nats_anneal_steps
         # the model-specific hyper-parameters, recorded by describe()
         self.hparams = {
             f.name: getattr(hp, f.name)
@@ -182,22 +204,36 @@ class LatentVariableModel(DiscreteLikelihoodModel):
 
     def kl_weight(self) -> float:
         """The warm-up's current ``beta`` (1 once ``kl_warmup_steps`` training passes are done)."""
-        if self.kl_warmup_steps == 0:
-            return 1.0
-        return min(1.0, float(self.train_passes.item()) / self.kl_warmup_steps)
+        return warmup_weight(int(self.train_passes.item()), self.kl_warmup_steps)
+
+    def free_nats_now(self) -> float:
+        """The free-nats budget per layer at the current training pass (0 once annealed)."""
+        if self.free_nats == 0:
+            return 0.0
+        return free_nats_at(
+            int(self.train_passes.item()),
+            self.free_nats,
+            self.free_nats_steps,
+            self.free_nats_anneal_steps,
+        )
 
     def log_prob_terms(self, x: Tensor) -> dict[str, Tensor]:
         """Train mode: one-sample ELBO terms (plus the warm-up bonus); eval mode: the scoring
         bound's terms with ``iw_samples`` draws (see the module docstring)."""
         if self.training:
-            draws = self.draws(x, 1)
+            learning = torch.is_grad_enabled()
+            free_nats = self.free_nats_now() if learning else 0.0
+            draws = self.draws(x, 1, free_nats=free_nats)
             terms = self._elbo_terms(draws)
-            if torch.is_grad_enabled():
+            if learning:
                 beta = self.kl_weight()
                 self.train_passes += 1
+                total_kl = torch.stack([kl[0] for kl in draws.kl.values()]).sum(dim=0)
                 if beta < 1.0:
-                    total_kl = torch.stack([kl[0] for kl in draws.kl.values()]).sum(dim=0)
                     terms["kl_warmup_bonus"] = (1.0 - beta) * total_kl
+                if draws.kl_floored:
+                    floored = torch.stack([kl[0] for kl in draws.kl_floored.values()]).sum(dim=0)
+                    terms["free_nats_penalty"] = -beta * (floored - total_kl)
             return terms
         draws = self.draws(x, self.iw_samples)
         terms = self._elbo_terms(draws)
@@ -306,7 +342,7 @@ class VAE(LatentVariableModel):
             h = stage(F.interpolate(h, size=size, mode="nearest"))
         return self.decoder_out(F.elu(h))
 
-    def _draw(self, x: Tensor, samples: int, **kwargs: Any) -> Draws:
+    def _draw(self, x: Tensor, samples: int, free_nats: float = 0.0, **kwargs: Any) -> Draws:
         mean, std = self.encode(x)
         batch = x.shape[0]
         eps = torch.randn((samples, *mean.shape), device=mean.device, dtype=mean.dtype)
@@ -316,8 +352,12 @@ class VAE(LatentVariableModel):
         log_px = self.mixture.log_prob(x_rep, params).view(samples, batch)
         log_pz = gaussian_log_prob(z, torch.zeros_like(z), std=torch.ones_like(z)).sum(dim=-1)
         log_qz = gaussian_log_prob(z, mean, std=std).sum(dim=-1)
-        kl = gaussian_kl(mean, std, torch.zeros_like(mean), torch.ones_like(std)).sum(dim=-1)
-        return Draws(log_px, {"kl": kl.expand(samples, batch)}, log_px + log_pz - log_qz)
+        kl_elements = gaussian_kl(mean, std, torch.zeros_like(mean), torch.ones_like(std))
+        kl = kl_elements.sum(dim=-1)
+        floored = (
+            {"kl": floored_kl(kl_elements, free_nats).expand(samples, batch)} if free_nats else {}
+        )
+        return Draws(log_px, {"kl": kl.expand(samples, batch)}, log_px + log_pz - log_qz, floored)
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:

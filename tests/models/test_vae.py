@@ -161,3 +161,12 @@ def test_bad_hyperparameters_are_refused() -> None:
         tiny(iw_samples=0)
     with pytest.raises(ValueError, match="at least one"):
         tiny().iwae_bound(torch.zeros(1, 1, 6, 6), 0)
+
+
+def test_free_nats_floor_each_latent_unit() -> None:
+    model = tiny(free_nats=1e4, free_nats_steps=1).train()
+    x = model.preprocess(images(3), True)
+    terms = model.log_prob_terms(x)
+    floor = 1e4  # split over the latent units: the layer's budget in all
+    torch.testing.assert_close(sum(terms.values()), terms["log_px_given_z"] - floor)
+    assert model.free_nats_now() == 0.0 and "free_nats_penalty" not in model.log_prob_terms(x)
