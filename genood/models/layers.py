@@ -178,3 +178,28 @@ class ResBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv2(F.elu(self.conv1(F.elu(x))))
+
+
+def apply_weight_norm(module: nn.Module) -> None:
+    """Weight-normalise every ``Conv2d`` and ``Linear`` in ``module`` (Salimans & Kingma 2016).
+
+    ``w = g v / ||v||`` per output channel. A weight initialised to zero (the last convolution
+    of a :class:`ResBlock`) gets a random direction ``v`` and ``g = 0`` instead, so it still
+    starts at zero without dividing by a zero norm.
+    """
+    from torch.nn.utils.parametrizations import weight_norm
+
+    for layer in list(module.modules()):
+        if not isinstance(layer, nn.Conv2d | nn.Linear):
+            continue
+        zero = not bool(layer.weight.detach().any())
+        if zero:
+            bias = None if layer.bias is None else layer.bias.detach().clone()
+            layer.reset_parameters()
+            if bias is not None:
+                with torch.no_grad():
+                    layer.bias.copy_(bias)  # type: ignore[union-attr]
+        weight_norm(layer)
+        if zero:
+            with torch.no_grad():
+                layer.parametrizations.weight.original0.zero_()  # type: ignore[union-attr,operator]
