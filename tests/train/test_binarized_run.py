@@ -73,3 +73,30 @@ def test_unknown_binarisation_is_refused(tiny_data: dict[str, str]) -> None:
     values["data"]["binarize"] = "static"
     with pytest.raises(ValueError, match="data.binarize"):
         cfg.from_dict(values)
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize(
+    ("name", "epochs"),
+    [("hvae-binarized-fashion-mnist.toml", 1000), ("hvae-binarized-fashion-mnist-cpu.toml", 0)],
+)
+def test_the_authors_configs_keep_their_schedule_shares(name: str, epochs: int) -> None:
+    config = cfg.load(CONFIGS / name)
+    hp, t = config.model.hparams, config.train
+    assert (t.optimizer, t.lr, t.batch_size, t.warmup_steps, t.grad_clip) == (
+        "adam",
+        3e-4,
+        128,
+        0,
+        0,
+    )
+    if epochs:  # 1,000 epochs of ceil(60,000 / 128) steps; the schedules over 200 epochs each
+        assert t.steps == epochs * 469 and hp["kl_warmup_steps"] == 200 * 469
+    for key in ("kl_warmup_steps", "free_nats_steps", "free_nats_anneal_steps"):
+        assert hp[key] * 5 == t.steps, key  # 200 of 1,000 epochs
+    assert hp["free_nats"] == 2.0 and config.data.binarize == "dynamic"
+    model = build(config.model.name, (1, 28, 28), **hp)
+    require_binarization(model, config.data.binarize)
+    assert model.heights == [28, 14, 7, 7] and model.dense == [False, True, True]
