@@ -21,6 +21,7 @@ from genood.analysis import (
     second_order_analysis,
     tracked_curves,
 )
+from genood.analysis.hierarchical import bound_table
 from genood.experiments import claims as verdicts
 from genood.experiments.spec import ALL_CLAIMS
 from genood.experiments.stages import RunContext, log
@@ -70,6 +71,11 @@ def evaluate_claims(
         run, "samples", "sample_grid", images=samples, temperature=SAMPLE_TEMPERATURE
     )
 
+    if hasattr(main, "bound_above"):  # a hierarchical VAE: the seed's L^{>k} table
+        limit = ctx.budget.score_limit or None
+        analyses["hierarchical_bounds"] = bound_table(
+            main, {label: ctx.sets[label][:limit] for label in (in_label, *ctx.ood)}
+        )
     likelihood_auroc = detection.get("likelihood", {}).get("auroc", float("nan"))
     if "C1" in claims_run:
         rows.append(

@@ -32,6 +32,8 @@ class DataSpec:
             split, such as ``mnist-10k``), hold this many images out of it for testing, drawn
             with a fixed seed; 0 otherwise.
         pad_to / channels / resize: the preprocessing every set goes through (recorded).
+        binarize: ``"dynamic"`` for a model of binarised images (``[data] binarize`` of
+            :class:`genood.config.DataConfig`); ``""``: 8-bit images.
     """
 
     in_train: str
@@ -41,6 +43,7 @@ class DataSpec:
     pad_to: int = 0
     channels: int = 0
     resize: int = 0
+    binarize: str = ""
 
 
 @dataclass
@@ -90,6 +93,7 @@ class BudgetSpec:
                 "pad_to": data.pad_to,
                 "channels": data.channels,
                 "resize": data.resize,
+                "binarize": data.binarize,
             },
             "train": {**self.train, "seed": seed},
         }

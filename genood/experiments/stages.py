@@ -76,7 +76,9 @@ class RunContext:
     @property
     def preprocessing(self) -> Preprocessing:
         d = self.experiment.data
-        return Preprocessing(pad_to=d.pad_to, channels=d.channels, resize=d.resize)
+        return Preprocessing(
+            pad_to=d.pad_to, channels=d.channels, resize=d.resize, binarize=d.binarize
+        )
 
     def prepare_data(self) -> None:
         """Load and preprocess every set; write holdout splits as npz so training can use them."""
@@ -95,6 +97,7 @@ class RunContext:
             pad_to=d.pad_to,
             channels=d.channels,
             resize=d.resize,
+            binarize=d.binarize,
         )
         train_label: str | None
         test_label: str | None

@@ -28,6 +28,7 @@ TITLES = {
     "second_order": "Second-order analysis (C6)",
     "graying": "Graying (C7)",
     "asymmetry": "Asymmetry (C2)",
+    "hierarchical_bounds": "L^{>k} of the hierarchical VAE, nats (k lowest latents from the prior)",
 }
 SVG_COLORS = ("#0969da", "#cf222e")
 
@@ -196,6 +197,23 @@ def training_curve(result: Mapping[str, Any]) -> str:
     return f'{svg}<p class="note">{esc(reading)}</p>'
 
 
+def hierarchical_bounds(result: Mapping[str, Any]) -> str:
+    """The ``L^{>k}`` table: one row per ``k``, one column per set, mean +- std in nats."""
+    sets = result["sets"]
+    rows = [
+        [f"L^{{&gt;{k}}}" + (" (ELBO)" if k == 0 else "")]
+        + [f"{fmt(s['mean'][i], 1)} &plusmn; {fmt(s['std'][i], 1)}" for s in sets.values()]
+        for i, k in enumerate(result["k"])
+    ]
+    headers = ["bound"] + [f"{esc(label)} (n = {s['n']})" for label, s in sets.items()]
+    how = "the conditional prior's mode" if result.get("prior_mode") else "a prior sample"
+    note = (
+        f"<p class='note'>{esc(result.get('unit', 'nats'))} per image, one posterior draw; the "
+        f"k lowest latents from {how}. LLR^{{&gt;k}} = ELBO - L^{{&gt;k}}.</p>"
+    )
+    return table(headers, rows, numeric=set(range(1, len(headers))), class_="bounds") + note
+
+
 def generic(value: Any, depth: int = 0) -> str:
     """Any JSON value, recognising the known analysis shapes at every level."""
     if isinstance(value, Mapping):
@@ -207,6 +225,8 @@ def generic(value: Any, depth: int = 0) -> str:
             return decomposition(value)
         if {"member_gaps", "member_aurocs"} <= value.keys():
             return ensembles(value)
+        if {"k", "prior_mode", "sets"} <= value.keys():
+            return hierarchical_bounds(value)
         if value and all(_is_curve(v) for v in value.values()):
             return curves(value)
         if depth > 3:
@@ -240,6 +260,7 @@ __all__ = [
     "decomposition",
     "ensembles",
     "generic",
+    "hierarchical_bounds",
     "second_order",
     "training_curve",
 ]
