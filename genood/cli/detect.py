@@ -41,8 +41,10 @@ the same run and sets reads them back instead of running the model again.
 
 Several OOD sets: --out mnist-10k --out probe:noise,probe:constant,probe:letters,...
 scores every set with the detectors fitted and calibrated once, on --in only, and adds an
-AUROC / caught-at-threshold table over the sets (probe:KIND sets are generated: noise,
-constant, letters, uci-digits, inverted:SPEC; see genood.data.probes).
+AUROC / caught-at-threshold table over the sets, grouped (probe:KIND sets are generated:
+far-OOD noise, constant; near-OOD letters, font-digits:thin|regular|bold, uci-digits;
+transformed inverted:SPEC, vflip:SPEC, rot90:SPEC, hflip:SPEC; see genood.data.probes, and
+docs/detection.md for the validation and held-out probes).
 
 Images: --in is split by a seeded permutation; --holdout of it (half to fit, half to calibrate
 the threshold at --target-fpr) never enters the metrics; or give --calibration SPEC instead.

@@ -322,6 +322,7 @@ def _document(
     guard: dict | None,
 ) -> dict[str, Any]:
     """``detection.json``: the same keys as before the workflow was shared (version 1)."""
+    from genood.data.probe_groups import in_goal, set_group
     from genood.ood.base import jsonable
     from genood.ood.metrics import CONVENTION, POSITIVE_CLASS
     from genood.ood.statistics import count
@@ -349,7 +350,13 @@ def _document(
     }
     if len(out_sets) > 1:
         document["robustness"] = {
-            o.spec: {"n": len(o.images), "scores": results.per_set[o.spec]} for o in out_sets[1:]
+            o.spec: {
+                "n": len(o.images),
+                "group": set_group(o.spec),
+                "in_goal": in_goal(o.spec),
+                "scores": results.per_set[o.spec],
+            }
+            for o in out_sets[1:]
         }
     if results.warnings:
         document["warnings"] = results.warnings

@@ -1,25 +1,39 @@
-"""Plain-text tables of detection results, for the terminal: OOD is the positive class."""
+"""Plain-text tables of detection results, for the terminal: OOD is the positive class.
+
+The robustness table labels each OOD set with its group (:func:`genood.data.probe_groups.set_group`:
+far-OOD, near-OOD, transformed, or "data set" for a named set) in a row under the header, and its
+worst AUROC is over the sets a detector is asked to reject (:func:`~genood.data.probe_groups.in_goal`:
+every set but mirrored in-distribution images).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from genood.data.probe_groups import in_goal, set_group
+
 
 def format_robustness(table: dict[str, dict[str, dict[str, Any]]], title: str = "") -> str:
-    """Score x OOD set: ``AUROC / share caught at the calibrated threshold`` per cell."""
+    """Score x OOD set: ``AUROC / share caught at the calibrated threshold`` per cell, each set's
+    group under its name, and the worst AUROC over the sets in the goal."""
     sets = list(table)
     scores = list(next(iter(table.values())))
+    goal = [s for s in sets if in_goal(s)] or sets
     cells = [
         [name]
         + [
             f"{table[s][name]['auroc']:.3f} / {table[s][name].get('tpr', float('nan')):.0%}"
             for s in sets
         ]
-        + [f"{min(table[s][name]['auroc'] for s in sets):.3f}"]
+        + [f"{min(table[s][name]['auroc'] for s in goal):.3f}"]
         for name in scores
     ]
+    groups = ["group", *(set_group(s) + ("" if in_goal(s) else ", not in goal") for s in sets)]
     footer = "cells: AUROC (OOD positive) / share of the OOD set rejected at the threshold"
-    return _text_table(["score", *sets, "worst AUROC"], cells, title, footer)
+    if len(goal) < len(sets):
+        footer += "; worst AUROC over the sets in the goal"
+    header = ["score", *sets, "worst AUROC"]
+    return _text_table(header, cells, title, footer, [*groups, ""])
 
 
 def format_table(results: dict[str, dict[str, Any]], title: str = "") -> str:
@@ -60,11 +74,19 @@ def format_table(results: dict[str, dict[str, Any]], title: str = "") -> str:
     return _text_table(header, rows, title, footer)
 
 
-def _text_table(header: list[str], rows: list[list[str]], title: str, footer: str) -> str:
-    """Left-aligned columns under a dashed rule, with an optional title and a footer line."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+def _text_table(
+    header: list[str],
+    rows: list[list[str]],
+    title: str,
+    footer: str,
+    subheader: list[str] | None = None,
+) -> str:
+    """Left-aligned columns under a dashed rule, with an optional title, a second header line
+    and a footer line."""
+    heads = [header] + ([subheader] if subheader else [])
+    widths = [max(len(r[i]) for r in [*heads, *rows]) for i in range(len(header))]
     lines = [title] if title else []
-    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    lines.extend("  ".join(h.ljust(w) for h, w in zip(head, widths)) for head in heads)
     lines.append("  ".join("-" * w for w in widths))
     lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
     lines.append(footer)
