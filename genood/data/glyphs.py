@@ -13,7 +13,7 @@ give other images on another machine (a probe set must be the same everywhere it
 Stroke weights of ``font-digits`` (:data:`STROKES`) are Pillow's ``stroke_width`` in pixels at
 the drawing size, 64 px: the glyph is about 46 px tall there and 20 px after :func:`mnist_box`,
 so ``thin`` keeps the font's own stroke (about 2 px at 28x28, MNIST's ink share), ``regular``
-adds 2 px on each side (about 3 px) and ``bold`` 4 px (about 4 px, holes nearly closed).
+adds 2 px on each side (about 3 px) and ``bold`` 4 px (4-5 px, holes nearly closed).
 """
 
 from __future__ import annotations
