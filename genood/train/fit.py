@@ -118,9 +118,11 @@ def _fit(
         raise ValueError(f"train.steps must be >= 0, got {t.steps}")
     run = RunFolder(run_dir, writer=context.is_main)
     device = resolve_device(t.device, context.local_rank)
-    precision = resolve_precision(t.precision, device)
-    if t.precision == "auto":  # every rank trains in rank 0's measured choice
-        precision = cast(Precision, context.broadcast_object(precision))
+    if t.precision == "auto":  # rank 0 measures; every rank trains in its choice
+        measured = resolve_precision(t.precision, device) if context.is_main else None
+        precision = cast(Precision, context.broadcast_object(measured))
+    else:
+        precision = resolve_precision(t.precision, device)
     threads = _set_threads(t.threads, context, device)
     if device.type == "cuda":
         # Fixed input shapes: let cuDNN pick the fastest convolution algorithms once.
