@@ -32,6 +32,7 @@ from genood.ood.combine import Combined
 from genood.ood.complexity import InputComplexity, available_codecs, compressed_bits
 from genood.ood.diffpath import DiffPath
 from genood.ood.dose import DensityOfStates
+from genood.ood.gradnorm import GradientNorms
 from genood.ood.guard import REJECT, GuardDecision, GuardedClassifier, Rejection
 from genood.ood.likelihood import Likelihood
 from genood.ood.llr import HierarchicalLLR
@@ -56,6 +57,7 @@ __all__ = [
     "Detector",
     "DiffPath",
     "DiffusionReconstruction",
+    "GradientNorms",
     "GuardDecision",
     "GuardedClassifier",
     "HierarchicalLLR",
