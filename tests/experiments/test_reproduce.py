@@ -107,6 +107,15 @@ def test_cifar10_vs_svhn_end_to_end(synthetic_data: Path, tmp_path: Path) -> Non
     assert {"probe:noise:3x32x32", "probe:letters:3x32x32"} <= set(probes)
     assert any(label.startswith("probe:inverted") for label in probes)
     assert all(0.0 <= row["auroc"] <= 1.0 for row in probes.values())
+    # ... every probe of the declared protocol, under its group and role.
+    roles = {label.split(" ")[0].split(":")[1]: row["role"] for label, row in probes.items()}
+    assert roles["noise"] == roles["letters"] == roles["vflip"] == "validation"
+    assert roles["constant"] == roles["rot90"] == roles["font-digits"] == "held-out"
+    assert roles["hflip"] == "outside the goal"
+    assert {row["group"] for row in probes.values()} == {"far-OOD", "near-OOD", "transformed"}
+    assert [label for label, row in probes.items() if not row["in_goal"]] == [
+        "probe:hflip (cifar10:test)"
+    ]
     ids = [c["id"] for c in results["claims"]]
     assert ids == list(ALL_CLAIMS)
     statuses = {c["id"]: c["status"] for c in results["claims"]}
