@@ -9,6 +9,7 @@ from typing import Any
 from genood.cli.options import add_hparam_option, add_limit_option, check_limit, hparam_overrides
 
 SCORES_PLACEHOLDER = "{registered scores}"
+DEFAULTS_PLACEHOLDER = "{default scores}"
 
 
 class ScoreListFormatter(argparse.RawDescriptionHelpFormatter):
@@ -21,6 +22,14 @@ class ScoreListFormatter(argparse.RawDescriptionHelpFormatter):
 
             text = text.replace(SCORES_PLACEHOLDER, help_text())
         super().add_text(text)
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        text = super()._expand_help(action)
+        if DEFAULTS_PLACEHOLDER in text:
+            from genood.experiments.detect import default_scores
+
+            text = text.replace(DEFAULTS_PLACEHOLDER, ",".join(default_scores()))
+        return text
 
 
 def register(subparsers: Any) -> None:
@@ -61,8 +70,8 @@ preprocessing of them.""",
     parser.add_argument(
         "--score",
         default=None,
-        help="comma-separated score specs (default likelihood,typicality,ratio,complexity; "
-        "ratio is skipped, with a note, when the run has no background model)",
+        help="comma-separated score specs (default " + DEFAULTS_PLACEHOLDER + ": the recommended "
+        "detector first; ratio is skipped, with a note, when the run has no background model)",
     )
     parser.add_argument("--in", dest="in_spec", required=True, help="in-distribution set spec")
     parser.add_argument(

@@ -14,7 +14,16 @@ from typing import Any
 
 import numpy as np
 
+# After the recommended detector (genood.ood.registry.RECOMMENDED): the paper's score and its
+# first remedies.
 DEFAULT_SCORES = ("likelihood", "typicality", "ratio", "complexity")
+
+
+def default_scores() -> list[str]:
+    """``genood detect``'s scores without ``--score``: the recommended detector first."""
+    from genood.ood.registry import RECOMMENDED
+
+    return list(dict.fromkeys((RECOMMENDED, *DEFAULT_SCORES)))
 
 
 @dataclass
@@ -97,7 +106,7 @@ def choose_scores(job: DetectJob, where: RunLayout, say: Any = print) -> list[st
     if job.scores is not None:
         return parse(job.scores, job.codec)
     background = job.background or where.background
-    chosen = list(DEFAULT_SCORES)
+    chosen = default_scores()
     if not (Path(background) / "checkpoints").is_dir():
         chosen.remove("ratio")
         say(

@@ -38,7 +38,7 @@ from genood.ood.likelihood import Likelihood
 from genood.ood.llr import HierarchicalLLR
 from genood.ood.ratio import LikelihoodRatio, check_same_architecture, mutate
 from genood.ood.reconstruction import DiffusionReconstruction
-from genood.ood.registry import available, build, detector_types, parse
+from genood.ood.registry import RECOMMENDED, available, build, detector_types, parse
 from genood.ood.statistics import Statistics
 from genood.ood.typicality import Typicality
 from genood.ood.validation import fingerprint, validate_images
@@ -47,6 +47,7 @@ from genood.ood.waic import WAIC
 load = Detector.load
 
 __all__ = [
+    "RECOMMENDED",
     "REJECT",
     "SCORE_CONVENTION",
     "WAIC",

@@ -93,6 +93,26 @@ class GuardedClassifier:
         self.detector = detector
         self.detector_preprocessing = detector_preprocessing
 
+    @classmethod
+    def recommended(
+        cls,
+        classifier: Predictor,
+        model: Any,
+        fit_images: Any,
+        calibration_images: Any,
+        target_fpr: float = 0.05,
+        detector_preprocessing: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> GuardedClassifier:
+        """``classifier`` guarded by the recommended detector (``genood.ood.RECOMMENDED``) of
+        ``model``, fitted on ``fit_images`` and calibrated at ``target_fpr`` on
+        ``calibration_images`` (two disjoint held-out in-distribution sets, uint8 images in the
+        model's shape, or already preprocessed by ``detector_preprocessing``'s convention)."""
+        from genood.ood.registry import RECOMMENDED, build
+
+        detector = build(RECOMMENDED, model)
+        detector.fit(fit_images).calibrate(calibration_images, target_fpr=target_fpr)
+        return cls(classifier, detector, detector_preprocessing)
+
     def predict(self, images: Any, statistics: Stats | None = None) -> GuardDecision:
         """Labels with ``-1`` for rejected inputs, and the reason for each rejection.
 

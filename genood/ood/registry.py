@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 
 _REGISTRY: dict[str, type[Detector]] = {}
 
+# The recommended detector: the default of `genood detect` and of GuardedClassifier.recommended.
+# Chosen by the rule declared in docs/detection.md ("Declared protocol") on its validation sets
+# only; its measured table, held-out sets and reverse pair included, is in docs/results.md
+# ("The recommended detector").
+RECOMMENDED = "dos"
+
 # What a detector needs, and how a user gets it.
 NEED_HINTS = {
     "background": "a background model: train it with `genood train-background --run RUN` "

@@ -201,7 +201,13 @@ def detection_table(results: Mapping[str, Any]) -> str:
         if "auroc_ci" in row:
             auroc += f" [{fmt(row['auroc_ci'][0])}, {fmt(row['auroc_ci'][1])}]"
         rows.append(
-            [esc(score), auroc, fmt(row["aupr_in"]), fmt(row["aupr_out"]), fmt(row["fpr95"])]
+            [
+                _score_name(score),
+                auroc,
+                fmt(row["aupr_in"]),
+                fmt(row["aupr_out"]),
+                fmt(row["fpr95"]),
+            ]
         )
     headers = ["Score", "AUROC", "AUPR-in", "AUPR-out", "FPR at 95 % TPR"]
     note = (
@@ -235,7 +241,7 @@ def probe_table(detection: Mapping[str, Any]) -> str:
         ]
         counted = [found[s]["auroc"] for s in sets if s in found and found[s].get("in_goal", True)]
         worst = min(counted, default=float("nan"))
-        rows.append([esc(score), *cells, fmt(min(worst, row["auroc"]))])
+        rows.append([_score_name(score), *cells, fmt(min(worst, row["auroc"]))])
     # "probe:inverted:fashion-mnist:test" -> "inverted: fashion-mnist:test", breakable
     names = [_probe_header(s, about[s]) for s in sets]
     headers = ["Score", *names, "Worst AUROC"]
@@ -249,6 +255,13 @@ def probe_table(detection: Mapping[str, Any]) -> str:
     )
     rendered = table(headers, rows, numeric=set(range(1, len(headers))), id="probe-table")
     return f'<h3>OOD sets nobody tuned on</h3><p class="note">{note}</p>{rendered}'
+
+
+def _score_name(score: str) -> str:
+    """A score's name, the recommended detector (``genood.ood.RECOMMENDED``) marked."""
+    from genood.ood.registry import RECOMMENDED
+
+    return f"<b>{esc(score)}</b> (recommended)" if score == RECOMMENDED else esc(score)
 
 
 def _probe_header(label: str, about: Mapping[str, Any]) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from genood import config as cfg
 from genood.cli import main
+from genood.ood import RECOMMENDED
 
 from .conftest import HAS_IMAGECODECS, make_blobs, make_noise
 
@@ -242,7 +243,7 @@ def test_default_scores_skip_ratio_without_a_background(workspace, tmp_path, cap
     out = capsys.readouterr().out
     assert "ratio skipped: no background model" in out
     document = json.loads(next((bare / "detect").glob("*/detection.json")).read_text())
-    assert set(document["scores"]) == {"likelihood", "typicality", "complexity"}
+    assert set(document["scores"]) == {RECOMMENDED, "likelihood", "typicality", "complexity"}
 
 
 def test_a_reproduce_folder_is_a_run(workspace, tmp_path, capsys) -> None:

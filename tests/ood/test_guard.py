@@ -60,3 +60,12 @@ def test_needs_a_calibrated_detector_and_a_predictor(model, data) -> None:
         GuardedClassifier(_Constant(), Typicality(model).fit(data["fit"]))
     with pytest.raises(TypeError, match="predict"):
         GuardedClassifier(object(), Typicality(model))
+
+
+def test_the_recommended_guard_uses_the_recommended_detector(model, data) -> None:
+    from genood.ood import RECOMMENDED
+
+    guard = GuardedClassifier.recommended(_Constant(), model, data["fit"], data["val"], 0.1)
+    assert guard.detector.label == RECOMMENDED and guard.detector.target_fpr_ == 0.1
+    decision = guard.predict(np.concatenate([data["test"][:200], data["noise"][:50]]))
+    assert decision.rejected[200:].mean() > 0.9 and decision.rejected[:200].mean() < 0.25
