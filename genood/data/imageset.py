@@ -11,7 +11,7 @@ import numpy as np
 if TYPE_CHECKING:
     from genood.data.transforms import Preprocessing
 
-PATH_KINDS = ("npz", "imagefolder")
+PATH_KINDS = ("npz", "imagefolder", "textfile")
 
 
 def memory_budget() -> int:
@@ -95,7 +95,8 @@ class ImageSet:
 def parse_spec(spec: str) -> tuple[str, str | None]:
     """``"cifar10:test"`` -> ``("cifar10", "test")``; ``"mnist"`` -> ``("mnist", None)``;
     ``"npz:/a/b.npz"`` -> ``("npz", "/a/b.npz")`` (paths may contain colons);
-    ``"probe:inverted:mnist:test"`` -> ``("probe", "inverted:mnist:test")``."""
+    ``"probe:inverted:mnist:test"`` -> ``("probe", "inverted:mnist:test")``;
+    ``"text:fortunes-de:train"`` -> ``("text", "fortunes-de:train")``."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(
             f"a data spec must be a non-empty string like 'cifar10:test', got {spec!r}"
@@ -107,6 +108,10 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
         if not rest:
             raise ValueError(f"spec {spec!r} needs a path: {name}:PATH")
         return name.lower(), rest
+    if name.lower() == "text":
+        if not rest:
+            raise ValueError(f"spec {spec!r} needs a corpus: text:NAME[:SPLIT] (genood.data.text)")
+        return "text", rest
     if name.lower() == "probe":
         if not rest:
             raise ValueError(f"spec {spec!r} needs a kind: probe:KIND (see genood.data.probes)")

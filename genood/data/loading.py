@@ -59,7 +59,8 @@ def load(
     Args:
         spec: ``name[:split]`` (see ``genood data list``; the default split is ``test`` where
             the set has one), ``npz:PATH``, ``imagefolder:PATH`` or a generated OOD probe,
-            ``probe:KIND`` (:mod:`genood.data.probes`).
+            ``probe:KIND`` (:mod:`genood.data.probes`), or text as byte rows ``(N, 1, 1, 128)``:
+            ``text:NAME[:SPLIT]``, ``textfile:PATH`` (:mod:`genood.data.text`).
         data_dir: a folder with raw files (else ``$GENOOD_DATA``); relative ``npz:``/
             ``imagefolder:`` paths are also looked up there.
         limit: keep only the first ``limit`` images (deterministic); None: all.
@@ -78,6 +79,11 @@ def load(
 
         assert split is not None
         return load_probe(split, data_dir, limit, progress)
+    if name in ("text", "textfile"):
+        from genood.data.text import load_text
+
+        assert split is not None
+        return load_text(name, split, data_dir, limit, progress)
     classes: tuple[str, ...] = ()
     if name in ("npz", "imagefolder"):
         assert split is not None
