@@ -8,6 +8,7 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``reproduce`` command."""
     from genood.experiments.spec import available
+    from genood.experiments.text_spec import available as text_available
 
     parser = sub.add_parser(
         "reproduce",
@@ -17,7 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and analyses, and write results.json and a self-contained report.html. Rerunning the "
         "same command after an interruption continues where it stopped.",
     )
-    parser.add_argument("experiment", help=f"one of: {', '.join(available())}, or a TOML path")
+    parser.add_argument(
+        "experiment",
+        help=f"one of: {', '.join(available() + text_available())}, or a TOML path",
+    )
     parser.add_argument(
         "--budget",
         default="cpu",
@@ -35,6 +39,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``genood reproduce``."""
+    from genood.experiments.text_spec import is_text_experiment
+
+    if is_text_experiment(args.experiment):  # issue 20: a language experiment, claim L1
+        from genood.experiments.text_run import reproduce_text
+
+        report = reproduce_text(
+            args.experiment,
+            budget=args.budget,
+            out=args.out,
+            data_dir=args.data_dir,
+            device=args.device,
+            progress=not args.no_progress,
+        )
+        print(f"report: {report}")
+        return 0
     from genood.experiments.reproduce import reproduce
 
     report = reproduce(

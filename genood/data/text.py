@@ -130,7 +130,9 @@ def load_text(
         try:
             texts, provenance = text_file(path.resolve())
         except TextSourceError as error:
-            raise DataNotFoundError(f"textfile:{rest}", [str(error)], "give an existing file") from None
+            raise DataNotFoundError(
+                f"textfile:{rest}", [str(error)], "give an existing file"
+            ) from None
         images = _encode_nonempty(split_texts(texts, "all"), length, f"textfile:{path}")
         images = images[:limit] if limit is not None else images
         spec = f"textfile:{path.resolve()}"
@@ -163,7 +165,9 @@ def _build(name: str, split: str, length: int, progress: bool) -> tuple[np.ndarr
     chosen = split_texts(texts, split)
     images = _encode_nonempty(chosen, length, f"text:{name}:{split}")
     if progress:
-        print(f"text:{name}:{split}: {len(images)} texts from {provenance['source']}", file=sys.stderr)
+        print(
+            f"text:{name}:{split}: {len(images)} texts from {provenance['source']}", file=sys.stderr
+        )
     manifest: dict[str, Any] = {
         **provenance,
         "texts_read": len(texts),

@@ -186,7 +186,9 @@ def fortunes(name: str, progress: bool = True) -> Corpus:
     for package in corpus.packages:
         root, deb = unpack_package(package, dest, progress)
         files = [
-            p for p in fortune_files(root, corpus.folder) if not corpus.only or p.name in corpus.only
+            p
+            for p in fortune_files(root, corpus.folder)
+            if not corpus.only or p.name in corpus.only
         ]
         if not files:
             raise TextSourceError(

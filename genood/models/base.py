@@ -18,7 +18,9 @@ Every model in genood (flows, PixelCNN, VAEs, ensembles) is a :class:`Likelihood
   ``log_scale = 0`` for discrete models whose ``log p`` is already a probability mass over the
   256 levels. For a continuous model this is the familiar ``-(log p(x) - D log 256) / (D log 2)``;
   with uniform dequantisation its expectation upper-bounds the discrete model's bits/dim
-  (Theis et al. 2016). ``D`` counts every sub-pixel the model sees, padding included.
+  (Theis et al. 2016). ``D`` counts every sub-pixel the model sees, padding included. The one
+  exception is text (:mod:`genood.models.bytelm`): its samples differ in length, ``D`` is counted
+  per sample from the batch (``bits_from_log_prob(log_prob, x)``) and its padding is excluded.
 """
 
 from __future__ import annotations
@@ -32,12 +34,15 @@ from torch import Tensor, nn
 LOG_256 = math.log(256.0)
 
 
-def bits_per_dim_from_log_prob(log_prob: Tensor, num_dims: int, log_scale: float) -> Tensor:
+def bits_per_dim_from_log_prob(
+    log_prob: Tensor, num_dims: int | Tensor, log_scale: float
+) -> Tensor:
     """Convert per-sample ``log p(x)`` in nats (model space) to bits/dim of 8-bit data.
 
     Args:
         log_prob: ``(B,)`` log-density (or log-mass) in the model's input space.
-        num_dims: ``D``, the number of sub-pixels the model sees.
+        num_dims: ``D``, the number of sub-pixels the model sees (or a ``(B,)`` tensor of
+            per-sample counts, for a model of variable-length data such as text).
         log_scale: log-Jacobian per dimension of the map from ``[0, 256)`` pixel values to the
             model's input space (``-log 256`` for ``x = y/256 - 1/2``; ``0`` for discrete models).
 
@@ -147,14 +152,19 @@ class LikelihoodModel(nn.Module):
         """``log p(x)`` in nats, the sum of :meth:`log_prob_terms`, shape ``(B,)``."""
         return sum_terms(self.log_prob_terms(x))
 
-    def bits_from_log_prob(self, log_prob: Tensor) -> Tensor:
-        """Apply the module-level bits/dim formula with this model's ``D`` and ``log_scale``."""
+    def bits_from_log_prob(self, log_prob: Tensor, x: Tensor | None = None) -> Tensor:
+        """Apply the module-level bits/dim formula with this model's ``D`` and ``log_scale``.
+
+        ``x`` is the preprocessed batch ``log_prob`` came from: image models ignore it (``D`` is
+        fixed); a model whose samples differ in size (text, :mod:`genood.models.bytelm`) counts
+        each sample's dimensions from it and needs it. Callers pass it whenever they have it.
+        """
         return bits_per_dim_from_log_prob(log_prob, self.num_dims, self.log_scale)
 
     def bits_per_dim(self, images: Tensor, dequantize: bool = False) -> Tensor:
         """Bits per sub-pixel of 8-bit ``images``, shape ``(B,)`` (see module doc for the formula)."""
         x = self.preprocess(images, dequantize=dequantize)
-        return self.bits_from_log_prob(self.log_prob(x))
+        return self.bits_from_log_prob(self.log_prob(x), x)
 
     def sample_images(self, n: int, temperature: float = 1.0) -> Tensor:
         """``n`` samples as uint8 images ``(n, C, H, W)``."""

@@ -25,6 +25,7 @@ _MODULES: dict[str, str] = {
     "vae": "genood.models.vae",
     "hvae": "genood.models.hvae",
     "diffusion": "genood.models.diffusion",
+    "bytelm": "genood.models.bytelm",
 }
 
 

@@ -70,7 +70,7 @@ def score_images(
             terms, parts = model.log_prob_parts(x)
             log_prob = torch.stack([t.double() for t in terms.values()]).sum(dim=0)
             out = {
-                "bits_per_dim": model.bits_from_log_prob(log_prob),
+                "bits_per_dim": model.bits_from_log_prob(log_prob, x),
                 "log_prob": log_prob,
                 **{name: value.double() for name, value in {**terms, **parts}.items()},
             }

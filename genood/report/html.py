@@ -365,6 +365,10 @@ def render(run_dir: str | Path) -> Path:
         results = json.loads(source.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ValueError(f"{source} is not valid JSON: {error}") from error
+    if isinstance(results, dict) and results.get("kind") == "text":  # a text experiment
+        from genood.report.text import render_text
+
+        return render_text(run)
     validate_results(results)
     out = run / "report.html"
     write_text_atomic(out, page(results, run))

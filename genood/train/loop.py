@@ -71,7 +71,7 @@ class Objective(nn.Module):
         self.model = model
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.model.bits_from_log_prob(self.model.log_prob(x).float())
+        return self.model.bits_from_log_prob(self.model.log_prob(x).float(), x)
 
 
 @dataclass

@@ -37,7 +37,7 @@ def mean_bits_per_dim(
         for first in range(start, stop, batch_size):
             batch = torch.from_numpy(np.asarray(images[first : min(first + batch_size, stop)]))
             x = model.preprocess(batch, dequantize=False)
-            bits = model.bits_from_log_prob(model.log_prob(x).double())
+            bits = model.bits_from_log_prob(model.log_prob(x).double(), x)
             totals[0] += bits.sum()
             totals[1] += len(bits)
     finally:
