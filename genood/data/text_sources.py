@@ -29,6 +29,7 @@ how to provide the files instead (``textfile:PATH``).
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import shutil
@@ -263,15 +264,16 @@ def text_file(path: Path) -> Corpus:
     return texts, {"source": str(path), "sha256": sha256_file(path)}
 
 
+def _fortunes_of(name: str, progress: bool) -> Corpus:
+    return fortunes(name, progress)
+
+
 def corpora() -> dict[str, Callable[[bool], Corpus]]:
     """Named corpora (``text:NAME``): name -> ``corpus(progress)``."""
     named: dict[str, Callable[[bool], Corpus]] = {
-        name: (lambda progress, n=name: fortunes(n, progress)) for name in FORTUNES
+        name: functools.partial(_fortunes_of, name) for name in FORTUNES
     }
     named["python-code"] = python_code
     named["repeat-char"] = lambda progress: repeat_char()
     named["repeat-word"] = lambda progress: repeat_word()
     return named
-
-
-GENERATED = ("repeat-char", "repeat-word")

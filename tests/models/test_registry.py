@@ -23,7 +23,7 @@ def test_a_registered_model_can_be_built() -> None:
     assert build("test-constant", (1, 4, 4)).image_shape == (1, 4, 4)
 
 
-BUILT_IN = ["glow", "cv-glow", "realnvp", "pixelcnn", "vae", "hvae", "diffusion"]
+BUILT_IN = ["glow", "cv-glow", "realnvp", "pixelcnn", "vae", "hvae", "diffusion", "bytelm"]
 
 
 @pytest.mark.parametrize("name", BUILT_IN)
