@@ -9,7 +9,8 @@ For each direction (``forward``, then ``reverse`` when the budget runs it):
    ``reference_limit`` training texts (typicality's ``h``) into ``scores/<direction>/*.npz``:
    per text, bits per character, ``log p`` and its terms, its length and the compressors' bits.
    A score file is reused when it was written by the same checkpoint step;
-3. the measurements and L1 (:mod:`genood.experiments.text_claims`).
+3. the measurements and L1 (:mod:`genood.experiments.text_claims`), and a figure: the
+   histograms of every set's bits per character (``figures/bpc-<direction>.png``).
 
 Then ``results.json`` (``"kind": "text"``) and ``report.html`` (:mod:`genood.report.text`).
 A set whose source is unreachable is reported and left out; a missing training or test set
@@ -129,11 +130,21 @@ def run_direction(
             log(f"{label} not available, left out: {missing[label]}")
     typical = float(np.mean(samples.pop(reference_label)["bpc"]))
     ood = [label for label in direction.ood if label in samples]
+    from genood.report import save_figure
+
+    figure = save_figure(
+        run_dir,
+        f"bpc-{key}",
+        "bpd_histograms",
+        scores={label: samples[label]["bpc"] for label in [direction.in_test, *ood]},
+        title=f"bits per character (byte), model trained on {direction.in_train}",
+    )
     return {
         "in_train": direction.in_train,
         "in_test": direction.in_test,
         "ood": ood,
         "missing": missing,
+        "figure": figure,
         "steps": step,
         "train_time_s": trained.get("train_time_s"),
         "final_loss_bpc": trained.get("loss_bpd"),

@@ -3,11 +3,13 @@
 It shows what :mod:`genood.experiments.text_run` measured and computes nothing new: the L1
 verdict, then per direction one table with every set's bits per character, the compressors'
 bits per character and the AUROC of each score against the held-out test set (with its
-bootstrap 95 % interval when the budget drew one). ``genood report RUN_DIR`` re-renders it.
+bootstrap 95 % interval when the budget drew one), and the histograms of bits per character
+(``figures/bpc-<direction>.png``, embedded). ``genood report RUN_DIR`` re-renders it.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -95,7 +97,27 @@ def direction_table(name: str, direction: Mapping[str, Any]) -> str:
     return f'<h3>{esc(name)}</h3><p class="note">{note}</p>{rendered}{left_out}'
 
 
-def page(results: Mapping[str, Any]) -> str:
+def figure(run_dir: Path, name: str, direction: Mapping[str, Any]) -> str:
+    """The direction's histogram of bits per character, embedded (a placeholder if missing)."""
+    relative = direction.get("figure")
+    if not relative:
+        return ""
+    path = run_dir / relative
+    caption = (
+        f"Bits per character (per byte; the axis says bits/dim) of every set under the {name} "
+        "model; dashed lines: the means. Lower = more likely."
+    )
+    if not path.is_file():
+        return f'<div class="missing">missing figure file: {esc(relative)}</div>'
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (
+        f'<figure id="fig-{esc(name)}"><img src="data:image/png;base64,{data}" '
+        f'alt="{esc(caption)}"><figcaption>{esc(caption)} <span class="file">'
+        f"{esc(relative)}</span></figcaption></figure>"
+    )
+
+
+def page(results: Mapping[str, Any], run_dir: Path) -> str:
     """The whole text report as one HTML string."""
     from genood.report.html import CSS
 
@@ -116,7 +138,9 @@ def page(results: Mapping[str, Any]) -> str:
         f"<p>Budget {esc(results['budget'])}, {duration(float(results['runtime_s']))} in all."
         f"</p>{f'<ul>{scaled}</ul>' if scaled else ''}</section>"
     )
-    directions = "".join(direction_table(k, v) for k, v in results["directions"].items())
+    directions = "".join(
+        direction_table(k, v) + figure(run_dir, k, v) for k, v in results["directions"].items()
+    )
     title = f"genood: {results['experiment']} ({results['budget']})"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -137,5 +161,5 @@ def render_text(run_dir: str | Path) -> Path:
     results = json.loads((run / "results.json").read_text(encoding="utf-8"))
     validate_text_results(results)
     out = run / "report.html"
-    write_text_atomic(out, page(results))
+    write_text_atomic(out, page(results, run))
     return out

@@ -75,6 +75,8 @@ def test_a_text_experiment_runs_end_to_end(tmp_path: Path, capsys: pytest.Captur
     assert "text:repeat-char:test" in claim["measured"]
     html = (out / "report.html").read_text()
     assert "L1" in html and "AUROC complexity (zlib)" in html and "repeat-word" in html
+    assert html.count("data:image/png;base64,") == 2  # one histogram per direction
+    assert (out / forward["figure"]).is_file()
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0  # re-rendered from results.json
     assert (out / "report.html").read_text() == html

@@ -64,3 +64,41 @@ def test_a_resumed_text_run_matches_an_uninterrupted_one(tmp_path: Path, corpus:
     assert_bitwise_equal(
         final_parameters(tmp_path / "straight"), final_parameters(tmp_path / "resumed")
     )
+
+
+@pytest.mark.slow
+def test_text_trains_under_ddp_as_in_one_process(tmp_path: Path, corpus: str) -> None:
+    """2 gloo processes (torchrun) train and score the byte model as one process does."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    import torch
+
+    from genood.train import score_dataset
+
+    config = text_config(corpus, steps=4, checkpoint_every=2)
+    config.data.val = ""
+    config_path = tmp_path / "text.toml"
+    cfg.save(config, config_path)
+    run = tmp_path / "ddp"
+    driver = Path(__file__).with_name("ddp_driver.py")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
+    result = subprocess.run(
+        [*torchrun, "2", str(driver), str(config_path), str(run), corpus],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    one = fit(config, tmp_path / "one", progress=False)
+    assert one["step"] == 4
+    ddp, single = final_parameters(run), final_parameters(tmp_path / "one")
+    for name in ddp:
+        torch.testing.assert_close(ddp[name], single[name], atol=1e-5, rtol=0, msg=name)
+    gathered = dict(np.load(next((run / "scores").glob("*.npz"))))
+    alone = score_dataset(load_run(run), corpus, save=False, progress=False)
+    np.testing.assert_allclose(gathered["bits_per_dim"], alone["bits_per_dim"], rtol=1e-6)
+    assert set(alone) >= {"text", "end", "log_prob"}
