@@ -87,7 +87,8 @@ def test_text_trains_under_ddp_as_in_one_process(tmp_path: Path, corpus: str) ->
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
     result = subprocess.run(
         [*torchrun, "2", str(driver), str(config_path), str(run), corpus],
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        # this checkout's genood, whichever one the environment has installed
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])},
         capture_output=True,
         text=True,
         timeout=300,
