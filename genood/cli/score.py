@@ -107,9 +107,15 @@ def run_score(args: argparse.Namespace) -> int:
     # A bound names itself (e.g. "lower bound (IWAE, K=100); bits/dim are an upper bound ...").
     likelihood = model.describe().get("likelihood", "the model's log p is a lower bound")
     bound = f"; log p(x): {likelihood}" if model.is_bound else ""
+    unit = model.describe().get("unit")  # a text model: bits per byte, D per text
+    size = (
+        f"D = {model.num_dims} ({shape})"
+        if unit is None
+        else f"rows of {shape}; bits/dim = {unit}, each text's own bytes and end marker"
+    )
     title = (
         f"{spec} under {args.run} ({loaded.config.model.name}, step {loaded.step}): "
-        f"N = {len(scores['bits_per_dim'])}, D = {model.num_dims} ({shape}){bound}"
+        f"N = {len(scores['bits_per_dim'])}, {size}{bound}"
     )
     print(format_summary(scores, title))
     if path is not None:

@@ -166,8 +166,10 @@ def load_experiment(name_or_path: str) -> Experiment:
         return _parse(tomllib.loads(path.read_text()), str(path))
     resource = resources.files("genood.experiments") / f"{name_or_path}.toml"
     if not resource.is_file():
+        from genood.experiments.text_spec import available as text_available
+
         raise ValueError(
-            f"unknown experiment {name_or_path!r}; known: {', '.join(available())} "
-            "(or give the path of an experiment .toml)"
+            f"unknown experiment {name_or_path!r}; known: {', '.join(available())}; text: "
+            f"{', '.join(text_available())} (or give the path of an experiment .toml)"
         )
     return _parse(tomllib.loads(resource.read_text()), name_or_path)

@@ -93,3 +93,10 @@ def test_the_shipped_text_experiment_parses() -> None:
     assert exp.budgets["cpu"].train["threads"] == 1
     with pytest.raises(ValueError, match="no budget 'huge'"):
         exp.budget("huge")
+
+
+def test_an_unknown_experiment_lists_the_text_experiments_too() -> None:
+    from genood.experiments.spec import load_experiment
+
+    with pytest.raises(ValueError, match="text: text-fortunes-en-vs-others"):
+        load_experiment("no-such-experiment")
