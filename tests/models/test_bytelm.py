@@ -90,3 +90,15 @@ def test_it_refuses_images_and_bad_hyper_parameters() -> None:
     with pytest.raises(TypeError, match="uint8"):
         tiny().preprocess(torch.zeros(1, 1, 1, 16), dequantize=False)
     assert tiny().describe()["unit"] == "bits per byte"
+
+
+def test_the_cpu_config_builds_the_documented_model() -> None:
+    from pathlib import Path
+
+    from genood import config as cfg
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "text-fortunes-en-cpu.toml"
+    config = cfg.load(path)
+    assert config.data.train == "text:fortunes-en:train" and config.train.threads == 1
+    model = build(config.model.name, (1, 1, 128), **config.model.hparams)
+    assert model.describe()["parameters"] == 411_968  # "0.41 M parameters" in docs/results.md
