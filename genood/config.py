@@ -105,6 +105,11 @@ class TrainConfig:
             Keras ``l2`` kernel regulariser); applied as coupled weight decay ``2 * l2 /
             (D ln 2)`` on those kernels, D the dimensions of the bits/dim loss (see
             :func:`genood.train.optim.l2_decay`). 0: none.
+        jacobian_penalty: lambda of the Jacobian penalty on flows: the loss becomes
+            ``bpd + lambda * ||df/dx||_F^2 / D``, the squared norm estimated by Hutchinson's
+            method (:mod:`genood.train.jacobian`); 0: off, and training is bitwise unchanged.
+        jacobian_samples: Hutchinson probes (vector-Jacobian products) per step for the
+            penalty; used only when ``jacobian_penalty > 0``.
         grad_clip: clip the global gradient norm to this value; 0: no clipping.
         max_nonfinite: stop with an error after this many non-finite steps in a row.
         precision: ``fp32``, ``bf16`` (autocast: CUDA, CPUs with AMX or AVX512-BF16), ``fp16``
@@ -131,6 +136,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     l2: float = 0.0
+    jacobian_penalty: float = 0.0
+    jacobian_samples: int = 1
     warmup_steps: int = 200
     grad_clip: float = 50.0
     max_nonfinite: int = 20
@@ -203,6 +210,7 @@ NON_NEGATIVE = {
         "lr",
         "weight_decay",
         "l2",
+        "jacobian_penalty",
         "warmup_steps",
         "grad_clip",
         "max_nonfinite",
@@ -228,6 +236,11 @@ def validate(config: RunConfig) -> None:
                 raise ValueError(f"{table}.{key} must be >= 0, got {value!r}")
     if config.train.batch_size < 1:
         raise ValueError(f"train.batch_size must be at least 1, got {config.train.batch_size}")
+    if config.train.jacobian_samples < 1:
+        raise ValueError(
+            f"train.jacobian_samples must be at least 1 (probes per step), got "
+            f"{config.train.jacobian_samples}"
+        )
     if config.train.log_every < 1:
         raise ValueError(f"train.log_every must be at least 1, got {config.train.log_every}")
     rate = config.data.mutation_rate

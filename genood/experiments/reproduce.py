@@ -53,6 +53,10 @@ def reproduce(
         include_reverse: run the reverse experiment for C2 when the budget claims it.
     """
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
+    if exp.sweep is not None:  # one run per lambda, then the curve
+        from genood.experiments.sweep import reproduce_sweep
+
+        return reproduce_sweep(exp, budget, out, data_dir, device, progress)
     spec = exp.budget(budget)
     run_dir = Path(out) if out else Path("runs") / f"{exp.name}-{budget}"
     run_dir.mkdir(parents=True, exist_ok=True)

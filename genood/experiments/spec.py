@@ -5,6 +5,10 @@ used for the asymmetry claim, and one table per budget (``quick``, ``cpu``, ``pa
 which model to train, for how long, and which claims run at that budget. A budget's ``model`` and
 ``train`` tables are :class:`genood.config.ModelConfig` / :class:`genood.config.TrainConfig`
 fields; everything not given keeps its default.
+
+An experiment with a ``[sweep]`` table is a sweep over the Jacobian penalty
+(:class:`SweepSpec`, run by :mod:`genood.experiments.sweep`): its budget is trained once per
+value of ``jacobian_penalties``, and the report draws the measurements against lambda.
 """
 
 from __future__ import annotations
@@ -101,6 +105,36 @@ class BudgetSpec:
 
 
 @dataclass
+class SweepSpec:
+    """A sweep over ``train.jacobian_penalty`` (issue 20: teaching a flow where to smear).
+
+    Attributes:
+        jacobian_penalties: the lambda values, each a full training of the budget's model with
+            the same steps and seed (:mod:`genood.train.jacobian`).
+        jacobian_samples: Hutchinson probes per training step.
+        detector: the detector spec whose AUROC is reported beside the raw likelihood's.
+        sensitivity_images: images of the in-distribution test set and of the headline OOD set
+            on which ``||df/dx||_F^2 / D`` is measured after training (8 probes each).
+    """
+
+    jacobian_penalties: list[float]
+    jacobian_samples: int = 1
+    detector: str = "dos+typicality"
+    sensitivity_images: int = 500
+
+    def __post_init__(self) -> None:
+        values = [float(v) for v in self.jacobian_penalties]
+        if not values or any(not v >= 0 for v in values) or len(set(values)) != len(values):
+            raise ValueError(
+                "[sweep] jacobian_penalties must be distinct numbers >= 0, e.g. [0, 1e-3, 1e-2], "
+                f"got {self.jacobian_penalties!r}"
+            )
+        self.jacobian_penalties = sorted(values)
+        if self.jacobian_samples < 1 or self.sensitivity_images < 1:
+            raise ValueError("[sweep] jacobian_samples and sensitivity_images must be >= 1")
+
+
+@dataclass
 class Experiment:
     """One reproduction: its data, its reverse, and its budgets.
 
@@ -116,6 +150,7 @@ class Experiment:
     budgets: dict[str, BudgetSpec]
     reverse: str = ""
     expect_phenomenon: bool = True
+    sweep: SweepSpec | None = None
 
     def budget(self, name: str) -> BudgetSpec:
         """The named budget, or a clear error listing the known ones."""
@@ -141,6 +176,7 @@ def _parse(values: dict[str, Any], origin: str) -> Experiment:
             budgets=budgets,
             reverse=values.get("reverse", ""),
             expect_phenomenon=_boolean(values, "expect_phenomenon", True),
+            sweep=SweepSpec(**values["sweep"]) if "sweep" in values else None,
         )
     except (KeyError, TypeError) as error:
         raise ValueError(f"bad experiment file {origin}: {error}") from error

@@ -355,6 +355,56 @@ def sample_grid(
 
 
 # The figure kinds :mod:`genood.report.store` can redraw from saved arrays.
+def smear_curve(
+    lambdas: Sequence[float],
+    test_bpd: Sequence[float | None],
+    gaps: Mapping[str, Sequence[float | None]],
+    aurocs: Mapping[str, Sequence[float | None]],
+    path: str | Path,
+    ood_label: str = "OOD",
+) -> Path:
+    """The Jacobian penalty sweep: bits/dim, the gap and its parts, and AUROCs against lambda.
+
+    Lambdas are placed at equal spacing in their order (0 has no place on a log axis) and
+    labelled with their values; a missing value (``None``) leaves a hole in its line.
+
+    Args:
+        lambdas: the swept values, ascending.
+        test_bpd: the in-distribution test bits/dim at each.
+        gaps: ``{label: values}``, the C1 gap and its parts (OOD minus test, bits/dim).
+        aurocs: ``{label: values}``, detector AUROCs (OOD positive).
+        ood_label: the OOD set's name for the titles.
+    """
+    if not lambdas:
+        raise ValueError("no lambdas to plot")
+    x = np.arange(len(lambdas))
+
+    def values(series: Sequence[float | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else float(v) for v in series], dtype=np.float64)
+
+    figure = _figure(12.0, 3.8)
+    panels = figure.subplots(1, 3)
+    panels[0].plot(x, values(test_bpd), marker="o", color=COLORS[0], label="test bits/dim")
+    panels[0].set_ylabel("bits/dim (lower = more likely)")
+    panels[0].set_title("in-distribution test bits/dim")
+    for index, (label, series) in enumerate(gaps.items()):
+        panels[1].plot(x, values(series), marker="o", color=COLORS[index], label=label)
+    panels[1].axhline(0.0, color="#888888", linewidth=0.8)
+    panels[1].set_ylabel("bits/dim, OOD minus test")
+    panels[1].set_title(f"gap: {ood_label} minus test (< 0: OOD likelier)")
+    for index, (label, series) in enumerate(aurocs.items()):
+        panels[2].plot(x, values(series), marker="o", color=COLORS[index + 3], label=label)
+    panels[2].axhline(0.5, color="#888888", linewidth=0.8)
+    panels[2].set_ylim(0.0, 1.0)
+    panels[2].set_ylabel("AUROC (OOD positive)")
+    panels[2].set_title(f"detecting {ood_label}")
+    for ax in panels:
+        ax.set_xticks(x, [f"{v:g}" for v in lambdas])
+        ax.set_xlabel("Jacobian penalty lambda")
+        ax.legend(fontsize=8, frameon=False)
+    return _save(figure, path)
+
+
 FIGURES: dict[str, Callable[..., Any]] = {
     "bpd_histograms": bpd_histograms,
     "decomposition_histograms": decomposition_histograms,
@@ -364,6 +414,7 @@ FIGURES: dict[str, Callable[..., Any]] = {
     "graying_plot": graying_plot,
     "second_order_plot": second_order_plot,
     "sample_grid": sample_grid,
+    "smear_curve": smear_curve,
 }
 
 __all__ = ["FIGURES", *FIGURES]

@@ -48,6 +48,7 @@ IDENTITY_KEYS = (
     "train.batch_size",
     "train.optimizer",
     "train.l2",
+    "train.jacobian_penalty",
     "train.seed",
 )
 

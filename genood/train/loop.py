@@ -6,7 +6,8 @@ Each step minimises the mean bits/dim of a dequantised batch,
 
 which is the negative log-likelihood of the 8-bit data up to constants (Theis et al. 2016;
 Kingma & Dhariwal 2018); ``train.l2`` adds Ren et al.'s L2 penalty on the kernels as coupled
-weight decay (:mod:`genood.train.optim`). The loop is written for CUDA first: batches stay uint8 until they are on
+weight decay (:mod:`genood.train.optim`), and ``train.jacobian_penalty`` the Jacobian penalty
+``lambda * ||df/dx||_F^2 / D`` of a flow (:mod:`genood.train.jacobian`). The loop is written for CUDA first: batches stay uint8 until they are on
 the device, losses and counters accumulate on the device and are read only every ``log_every``
 steps, and the non-finite guard needs no host synchronisation (see ``genood.train.nonfinite``).
 
@@ -46,6 +47,8 @@ from genood.train.batches import (
     shard_range,
 )
 from genood.train.distributed import DistContext
+from genood.train.jacobian import METRIC as JACOBIAN_METRIC
+from genood.train.jacobian import JacobianObjective, check_penalty_config
 from genood.train.monitor import mean_bits_per_dim, sample_grid
 from genood.train.nonfinite import NonFiniteError, NonFiniteGuard
 from genood.train.optim import (
@@ -167,8 +170,14 @@ class Trainer:
         self.step = 0
         self.train_time_s = 0.0
         self.last: dict[str, Any] = {}
-        self.objective = Objective(model)
+        self.bits_objective = Objective(model)
+        self.penalty = t.jacobian_penalty
+        self.objective: nn.Module = self.bits_objective
+        if self.penalty > 0:
+            check_penalty_config(t, precision.name)
+            self.objective = JacobianObjective(model, t.jacobian_samples)
         self.train_module: nn.Module = self.objective
+        self.step_penalty: Tensor | None = None  # the last step's mean R / D (penalised runs)
 
     # ----------------------------------------------------------------- set-up
     def initialize(self) -> None:
@@ -184,7 +193,7 @@ class Trainer:
             batch = mutate(batch, self.config.data.mutation_rate, generator)
         with torch.no_grad():
             x = self.model.preprocess(batch, dequantize=True, generator=generator)
-            self.objective(self._layout(x))
+            self.bits_objective(self._layout(x))
 
     def prepare(self) -> None:
         """Memory format, DDP wrapping and ``torch.compile``, after initialisation or loading."""
@@ -214,7 +223,8 @@ class Trainer:
     def _has_unused_parameters(self) -> bool:
         """Probe on two images whether some parameter gets no gradient (DDP must be told)."""
         x = self.model.preprocess(self.stream.batch(0)[:2], dequantize=False)
-        self.objective(self._layout(x)).mean().backward()
+        out = self.objective(self._layout(x))
+        (sum(o.mean() for o in out) if isinstance(out, tuple) else out.mean()).backward()
         unused = any(p.grad is None for p in self.params)
         self.optimizer.zero_grad(set_to_none=True)
         return unused
@@ -278,21 +288,29 @@ class Trainer:
         start, stop = shard_range(len(x), self.context.rank, self.context.world_size)
         x = self._layout(x[start:stop])
         with self.precision.autocast():
-            bits = self.train_module(x)
-        loss = bits.float().mean()
+            out = self.train_module(x)
+        if self.penalty > 0:
+            bits, r = out
+            loss = bits.float().mean()
+            penalty = r.float().mean()
+            objective = loss + self.penalty * penalty  # what is minimised and guarded
+            self.step_penalty = penalty.detach()
+        else:
+            loss = out.float().mean()
+            objective = loss
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(objective).backward()
             self.scaler.unscale_(self.optimizer)
             grad_norm = clip_gradients(self.params, t.grad_clip)
-            ok = self.guard.finite(loss, torch.zeros((), device=loss.device))
+            ok = self.guard.finite(objective, torch.zeros((), device=loss.device))
             self.scaler.step(self.optimizer)  # skips non-finite gradients by itself
             self.scaler.update()
             self.guard.record(ok)
         else:
-            loss.backward()
+            objective.backward()
             grad_norm = clip_gradients(self.params, t.grad_clip)
-            ok = self.guard.step(self.optimizer, loss, grad_norm, step)
+            ok = self.guard.step(self.optimizer, objective, grad_norm, step)
         return loss.detach(), grad_norm.detach().to(loss.device), ok, lr
 
     def _on_skip(self, step: int, loss: float, grad_norm: float) -> None:
@@ -319,7 +337,8 @@ class Trainer:
         t = self.config.train
         log_every = max(1, t.log_every)
         session_start, base_time = time.monotonic(), self.train_time_s
-        sums = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss, grad norm, count
+        # loss, grad norm, count (and the Jacobian penalty's R / D when it is on)
+        sums = torch.zeros(3 + (self.penalty > 0), dtype=torch.float64, device=self.device)
         interval = _Interval()
         reason = "steps"
         bar = tqdm(
@@ -341,9 +360,10 @@ class Trainer:
                 loss, grad_norm, ok, lr = self.train_step(self.step)
                 okf = ok.to(torch.float64)
                 # non-finite steps add 0 (NaN * 0 is NaN, hence nan_to_num) and are not counted
-                sums += torch.stack(
-                    [loss.double() * okf, grad_norm.double() * okf, okf]
-                ).nan_to_num()
+                parts = [loss.double() * okf, grad_norm.double() * okf, okf]
+                if self.step_penalty is not None:
+                    parts.append(self.step_penalty.double() * okf)
+                sums += torch.stack(parts).nan_to_num()
                 self.step += 1
                 interval.steps += 1
                 bar.update(1)
@@ -385,7 +405,7 @@ class Trainer:
             self.guard.check(self.step)
         # Summed over ranks: each rank adds its shard's mean loss and the (global) gradient norm
         # of each finite step, and counts it, so the ratios are means over ranks and steps.
-        loss_sum, norm_sum, count = self.context.all_reduce_sum(sums.clone()).tolist()
+        loss_sum, norm_sum, count, *penalty = self.context.all_reduce_sum(sums.clone()).tolist()
         record = {
             "step": self.step,
             "loss_bpd": loss_sum / count if count else None,
@@ -395,6 +415,8 @@ class Trainer:
             "nonfinite_skipped": self.guard.skipped,
             "epoch": round(self.stream.epoch_of(self.step), 4),
         }
+        if penalty:
+            record[JACOBIAN_METRIC] = penalty[0] / count if count else None
         sums.zero_()
         interval.reset()
         self.last.update({k: v for k, v in record.items() if k != "step"})
