@@ -68,3 +68,18 @@ def test_sample_grid(tmp_path: Path, channels: int) -> None:
     _check_png(out, figures.sample_grid(images, out, title="samples"))
     with pytest.raises(ValueError, match="uint8"):
         figures.sample_grid(images.astype(np.float32), out)
+
+
+def test_smear_curve(tmp_path: Path) -> None:
+    out = tmp_path / "smear.png"
+    returned = figures.smear_curve(
+        [0.0, 1e-3, 1e-2],
+        [4.7, 4.8, None],  # a missing value leaves a hole, not an error
+        {"gap (C1)": [-0.57, -0.4, -0.1], "volume part log|det J|": [0.03, 0.1, None]},
+        {"raw likelihood": [0.21, 0.3, 0.45], "dos+typicality": [0.97, 0.96, 0.9]},
+        out,
+        ood_label="mnist-10k",
+    )
+    _check_png(out, returned)
+    with pytest.raises(ValueError, match="no lambdas"):
+        figures.smear_curve([], [], {}, {}, tmp_path / "empty.png")
