@@ -7,9 +7,10 @@ Each step minimises the mean bits/dim of a dequantised batch,
 which is the negative log-likelihood of the 8-bit data up to constants (Theis et al. 2016;
 Kingma & Dhariwal 2018); ``train.l2`` adds Ren et al.'s L2 penalty on the kernels as coupled
 weight decay (:mod:`genood.train.optim`), and ``train.jacobian_penalty`` the Jacobian penalty
-``lambda * ||df/dx||_F^2 / D`` of a flow (:mod:`genood.train.jacobian`). The loop is written for CUDA first: batches stay uint8 until they are on
-the device, losses and counters accumulate on the device and are read only every ``log_every``
-steps, and the non-finite guard needs no host synchronisation (see ``genood.train.nonfinite``).
+``lambda * ||df/dx||_F^2 / D`` of a flow (:mod:`genood.train.jacobian`). The loop is written for
+CUDA first: batches stay uint8 until they are on the device, losses and counters accumulate on
+the device and are read only every ``log_every`` steps, and the non-finite guard needs no host
+synchronisation (see ``genood.train.nonfinite``).
 
 Every step is a function of the run's seed and the step number (data order, mutation and
 dequantisation noise, and the global torch RNG, which each step re-seeds), so that a resumed run
