@@ -112,14 +112,15 @@ class SweepSpec:
         jacobian_penalties: the lambda values, each a full training of the budget's model with
             the same steps and seed (:mod:`genood.train.jacobian`).
         jacobian_samples: Hutchinson probes per training step.
-        detector: the detector spec whose AUROC is reported beside the raw likelihood's.
+        detector: the detector spec whose AUROC is reported beside the raw likelihood's (default
+            the recommended detector, ``genood.ood.RECOMMENDED``; a test keeps them equal).
         sensitivity_images: images of the in-distribution test set and of the headline OOD set
             on which ``||df/dx||_F^2 / D`` is measured after training (8 probes each).
     """
 
     jacobian_penalties: list[float]
     jacobian_samples: int = 1
-    detector: str = "dos+typicality"
+    detector: str = "dos"
     sensitivity_images: int = 500
 
     def __post_init__(self) -> None:

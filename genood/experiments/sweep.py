@@ -10,7 +10,7 @@ steps, data order and seed, each as a full reproduction of claims C1 and C4 in i
 * the C1 gap (headline OOD minus in-distribution test, mean bits/dim; negative: the OOD set is
   more likely) and its C4 parts, the distribution term ``log p(z)`` and the volume term
   ``log|det J|`` (they sum to the gap);
-* the raw-likelihood AUROC and the AUROC of ``[sweep] detector`` (default ``dos+typicality``),
+* the raw-likelihood AUROC and the AUROC of ``[sweep] detector`` (default the recommended detector, ``dos``),
   under the detection protocol of :mod:`genood.experiments.detection`;
 * training seconds per step, and the last logged training estimate of ``R / D``;
 * ``R / D = ||df/dx||_F^2 / D`` measured after training on ``sensitivity_images`` images of the

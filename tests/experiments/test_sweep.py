@@ -29,7 +29,10 @@ TINY_TRAIN = {
 
 def test_shipped_sweep_parses() -> None:
     exp = load_experiment("smear-fashion-mnist")
-    assert exp.sweep is not None and exp.sweep.detector == "dos+typicality"
+    from genood.ood import RECOMMENDED
+
+    assert exp.sweep is not None and exp.sweep.detector == RECOMMENDED
+    assert SweepSpec(jacobian_penalties=[0.0]).detector == RECOMMENDED
     lambdas = exp.sweep.jacobian_penalties
     assert len(lambdas) >= 4 and lambdas[0] == 0.0 and lambdas == sorted(lambdas)
     assert exp.budget("cpu").train["threads"] == 1
@@ -64,7 +67,7 @@ def test_sweep_runs_end_to_end(tmp_path: Path, idx_data: Path) -> None:
     report = reproduce(exp, "quick", out, data_dir=idx_data, device="cpu", progress=False)
 
     table = json.loads((out / "smear.json").read_text())
-    assert table["lambdas"] == [0.0, 0.05] and table["detector"] == "dos+typicality"
+    assert table["lambdas"] == [0.0, 0.05] and table["detector"] == "dos"
     rows = table["rows"]
     for row in rows:
         for key in ("test_bpd", "gap", "gap_distribution", "gap_volume", "likelihood_auroc"):
@@ -89,7 +92,7 @@ def test_sweep_runs_end_to_end(tmp_path: Path, idx_data: Path) -> None:
     assert (out / results["figures"]["smear_curve"]).is_file()
     html = report.read_text()
     assert 'id="jacobian-sweep"' in html and 'id="fig-smear_curve"' in html
-    assert "dos+typicality AUROC" in html
+    assert "dos AUROC" in html
 
     again = reproduce(exp, "quick", out, data_dir=idx_data, device="cpu", progress=False)
     assert json.loads((out / "smear.json").read_text())["rows"][0]["test_bpd"] == pytest.approx(
