@@ -311,3 +311,7 @@ IMAGENET32 = register(
         ),
     )
 )
+
+
+# ----------------------------------------------------------------------------- general-patches
+from genood.data import general  # noqa: E402, F401  (registers general-patches, general-patches-rgb)

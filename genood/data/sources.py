@@ -110,7 +110,8 @@ class AptPackage:
     Attributes:
         package: the package name, e.g. ``dataset-fashion-mnist``.
         folder: where the files lie inside the package, e.g. ``usr/share/datasets/fashion-mnist``.
-        files: the file names to take from there.
+        files: the file names to take from there (relative paths: ``THEME/contents/a.jpg`` is
+            copied to ``dest/THEME/contents/a.jpg``).
     """
 
     package: str
@@ -139,6 +140,7 @@ class AptPackage:
                 source = extracted / self.folder / name
                 if not source.is_file():
                     raise SourceError(f"{debs[0].name} has no {self.folder}/{name}")
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)  # name may hold folders
                 with atomic_path(dest / name) as temporary:
                     shutil.copyfile(source, temporary)
                 paths.append(dest / name)
