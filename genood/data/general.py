@@ -28,6 +28,27 @@ Labels are the index of the source photograph in :data:`PHOTOS` (``classes`` nam
 None of genood's evaluation sets is in the pool: it holds no clothing, no handwritten or printed
 digit, letter or glyph, no generated noise or constant image, and no flipped/rotated/inverted
 FashionMNIST or MNIST; every source file is a photograph chosen by name and pinned by sha256.
+
+The method, as confirmed in the authors' code (``boschresearch/hierarchical_anomaly_detection``,
+read for this module; the paper's text itself was not in the search corpora):
+
+* the general-domain set: ``create_tiny.py`` saves 24,415 random chunks of 64 consecutive
+  Tiny Images (about 1.56 million 32x32 images); ``load_train_test_tiny`` splits them 80/20 in
+  order, and makes them gray (``tiny_grey``) as ``0.2989 R + 0.5870 G + 0.1140 B``;
+* MNIST and FashionMNIST are resized from 28 to 32 pixels (bilinear, ``rescale_to_32``);
+* the in-distribution Glow is *fine-tuned* from the general model (``main.py``: pretrain on Tiny,
+  then ``Finetune`` from ``tiny_model.th``), K = 32 steps per level, lr 5e-4, weight decay 5e-5;
+* the score (``evaluate_without_noise``) is ``log p_fine(x) - log p_tiny(x)`` of the full
+  likelihood (non-finite values set to -3e6), inputs shifted by half a bin instead of noise; a
+  second score uses the last scale's term alone.
+
+What genood does differently: a pool of 24 photographs cut into multi-scale crops (narrow next to
+Tiny Images; the grayscale weights are the same luma, Pillow's ``L``: 0.299/0.587/0.114); 28x28
+images padded to 32 by genood's configs, not resized; the in-distribution model trained from
+scratch, not fine-tuned from the general one (:func:`genood.ood.ratio.check_same_architecture`
+only asks for one architecture); a 3x4x64 Glow of 2,400 steps, not K = 32 for up to 250 epochs;
+the ratio in bits/dim (:mod:`genood.ood.ratio`: ``bpd(x) - bpd_general(x)``, theirs up to sign
+and the constant ``D log 2``) on genood's own dequantization; no last-scale-only score.
 """
 
 from __future__ import annotations
@@ -124,8 +145,9 @@ MANUAL = (
     "general-patches is cut from photographs of the Debian packages mate-backgrounds and "
     "plasma-workspace-wallpapers, fetched with apt-get download and dpkg -x (both must be on PATH: "
     "on Debian/Ubuntu they are; elsewhere get the two .deb files by hand). Or unpack them anywhere "
-    f"(dpkg -x PACKAGE.deb DIR) and copy {MATE_FOLDER}/*.jpg and the {PLASMA_FOLDER}/THEME/ folders "
-    "named in genood/data/general.py into a general-patches/ folder of --data-dir / GENOOD_DATA"
+    f"(dpkg -x PACKAGE.deb DIR) and copy {MATE_FOLDER}/*.jpg and the {PLASMA_FOLDER}/THEME/ "
+    "folders named in genood/data/general.py into a general-patches/ folder of --data-dir / "
+    "GENOOD_DATA"
 )
 
 
