@@ -334,6 +334,7 @@ def _document(
     from genood.data.probe_groups import in_goal, set_group
     from genood.ood.base import jsonable
     from genood.ood.metrics import CONVENTION, POSITIVE_CLASS
+    from genood.ood.registry import needs
     from genood.ood.statistics import count
 
     out = out_sets[0]
@@ -367,6 +368,10 @@ def _document(
             }
             for o in out_sets[1:]
         }
+    if any("background" in needs(name) for name in results.metrics):
+        # Which second model the ratio divided by: Ren et al.'s mutation-trained background
+        # (RUN/background) or another run, e.g. a general-domain model (Schirrmeister et al.).
+        document["background"] = str(job.background or where.background)
     if results.warnings:
         document["warnings"] = results.warnings
     if guard is not None:

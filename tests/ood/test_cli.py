@@ -92,6 +92,7 @@ def test_detect_writes_metrics_scores_and_detectors(workspace, capsys) -> None:
         "held_out_from": document["images"]["held_out_from"],
     }  # fmt: skip
     assert set(document["scores"]) == set(scores.split(","))
+    assert document["background"] == str(workspace["run"] / "background")  # ratio's second model
     for values in document["scores"].values():
         for key in ("auroc", "aupr_in", "aupr_out", "fpr95", "threshold", "auroc_ci"):
             assert key in values
@@ -107,6 +108,20 @@ def test_detect_writes_metrics_scores_and_detectors(workspace, capsys) -> None:
     model = load_run(workspace["run"]).model
     typicality = Detector.load(save / "detectors" / "typicality", model=model)
     assert typicality.threshold_ == document["scores"]["typicality"]["threshold"]
+
+
+def test_any_run_of_the_architecture_can_be_the_ratios_second_model(workspace) -> None:
+    """Schirrmeister et al.'s general-domain model is another run of the same architecture (here
+    the ensemble member stands in for it); detection.json names the one that was used."""
+    other = workspace["run"] / "ensemble" / "seed-1"
+    save = workspace["root"] / "general"
+    assert (
+        _detect(workspace, "--score", "ratio", "--background", str(other), "--save", str(save)) == 0
+    )
+    assert json.loads((save / "detection.json").read_text())["background"] == str(other)
+    plain = workspace["root"] / "plain"
+    assert _detect(workspace, "--score", "likelihood", "--save", str(plain), "--limit", "50") == 0
+    assert "background" not in json.loads((plain / "detection.json").read_text())
 
 
 def test_default_save_folder_is_under_the_run(workspace) -> None:
