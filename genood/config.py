@@ -124,6 +124,11 @@ class TrainConfig:
         eval_every: steps between held-out evaluations; 0: at the end only.
         sample_every: steps between sample grids; 0: at the end only; negative: never.
         checkpoint_every: steps between checkpoints; 0: at the end only.
+        init_from: a run folder (its ``checkpoints/last.pt``) or a checkpoint file whose model
+            weights start this run instead of a fresh initialisation: fine-tuning, as
+            Schirrmeister et al. (2020) fine-tune the in-distribution model from a general-domain
+            one. Same model and image shape required; the optimiser, schedule and step count
+            start fresh. Empty: none.
 
     ``time_budget_s`` counts training time across resumes; a run that reaches it is finished
     and can be extended by raising it (or ``steps``) and running again.
@@ -151,6 +156,7 @@ class TrainConfig:
     eval_every: int = 500
     sample_every: int = 0
     checkpoint_every: int = 200
+    init_from: str = ""
 
 
 @dataclass

@@ -12,6 +12,11 @@ checkpoint, metrics, samples and scores; when any of them holds results (a check
 ``done.json``, scores, samples, evaluations in ``metrics.jsonl``) that needs ``overwrite=True``,
 else the ``ValueError`` lists what would be lost. While ``fit`` runs, the main process holds the
 folder's lock (:mod:`genood.train.lock`): a second ``fit`` into the same folder fails at once.
+
+``train.init_from`` (a run folder or checkpoint) starts a fresh run from another run's model
+weights, after the usual initialisation (so ActNorm's flags come from the loaded model): the
+optimiser, schedule and step count start from zero. Resuming such a run resumes its own
+checkpoint; ``init_from`` is then part of the run's identity and may not change.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ IDENTITY_KEYS = (
     "train.l2",
     "train.jacobian_penalty",
     "train.seed",
+    "train.init_from",
 )
 
 
@@ -180,6 +186,8 @@ def _fit(
         del state
     else:
         trainer.initialize()
+        if t.init_from:
+            init_weights(model, t.init_from, config.model.name, image_shape, device)
     trainer.prepare()
 
     run.write_text(run.config_path, cfg.dumps_toml(cfg.to_dict(config)))
@@ -204,6 +212,40 @@ def _fit(
         threads=threads,
     )
     return trainer.fit()
+
+
+def init_weights(
+    model: torch.nn.Module,
+    source: str | Path,
+    name: str,
+    image_shape: tuple[int, ...],
+    device: torch.device,
+) -> Path:
+    """Load the model weights of ``source`` (a run folder or a checkpoint) into ``model``.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+        ValueError: the checkpoint holds another model, image shape or parameter shapes.
+    """
+    path = Path(source)
+    if path.is_dir():
+        path = RunFolder(path).last_checkpoint
+    state = ckpt.load(path, map_location=device)
+    theirs = (state.get("model_name"), tuple(state.get("image_shape", ())))
+    if theirs != (name, tuple(image_shape)):
+        raise ValueError(
+            f"train.init_from {source}: its model is {theirs[0]} on images {theirs[1]}, this run "
+            f"trains {name} on {tuple(image_shape)}; start from a run of the same model and "
+            "preprocessing (train it with this config and data.train set to its data)"
+        )
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise ValueError(
+            f"train.init_from {source}: its weights do not fit this model's hyperparameters "
+            f"({str(error).splitlines()[0]}); use a run trained with the same model.hparams"
+        ) from None
+    return path
 
 
 def _parse_toml(text: str) -> dict[str, Any]:
