@@ -45,10 +45,12 @@ read for this module; the paper's text itself was not in the search corpora):
 What genood does differently: a pool of 24 photographs cut into multi-scale crops (narrow next to
 Tiny Images; the grayscale weights are the same luma, Pillow's ``L``: 0.299/0.587/0.114); 28x28
 images padded to 32 by genood's configs, not resized; the in-distribution model trained from
-scratch, not fine-tuned from the general one (:func:`genood.ood.ratio.check_same_architecture`
-only asks for one architecture); a 3x4x64 Glow of 2,400 steps, not K = 32 for up to 250 epochs;
-the ratio in bits/dim (:mod:`genood.ood.ratio`: ``bpd(x) - bpd_general(x)``, theirs up to sign
-and the constant ``D log 2``) on genood's own dequantization; no last-scale-only score.
+scratch unless asked (``train.init_from`` fine-tunes it from the general run, as they do; the
+ratio itself, :func:`genood.ood.ratio.check_same_architecture`, only asks for one architecture);
+a 3x4x64 Glow of 2,400 steps, not K = 32 for up to 250 epochs; the ratio in bits/dim
+(:mod:`genood.ood.ratio`: ``bpd(x) - bpd_general(x)``, theirs up to sign and the constant
+``D log 2``) on genood's own dequantization; no last-scale-only score. Measured in
+``docs/results.md`` ("Schirrmeister et al.").
 """
 
 from __future__ import annotations
