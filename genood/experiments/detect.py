@@ -143,7 +143,21 @@ def load_models(job: DetectJob, where: RunLayout, scores: list[str], say: Any = 
             )
         background = back.model
     ensemble = _ensemble(job, where, loaded, device, say) if "ensemble" in needed else None
-    return {"loaded": loaded, "background": background, "ensemble": ensemble}
+    classifier = None
+    if "classifier" in needed or job.guard:
+        from genood.ood import Classifier
+        from genood.ood.registry import NEED_HINTS
+
+        if not job.guard:
+            wanting = [s for s in scores if "classifier" in needs(s)]
+            raise ValueError(f"the score(s) {', '.join(wanting)} need {NEED_HINTS['classifier']}")
+        classifier = Classifier.load(job.guard, device=device)
+    return {
+        "loaded": loaded,
+        "background": background,
+        "ensemble": ensemble,
+        "classifier": classifier,
+    }
 
 
 def _ensemble(job: DetectJob, where: RunLayout, loaded: Any, device: Any, say: Any) -> list:
@@ -210,6 +224,7 @@ def run_detect(job: DetectJob, say: Any = print) -> Path:
             ensemble=models["ensemble"],
             store=store,
             codec=job.codec,
+            classifier=models["classifier"],
         )
         for s in scores
     }
@@ -225,12 +240,16 @@ def run_detect(job: DetectJob, say: Any = print) -> Path:
         for s in job.out_specs
     ]
     sets = {in_set.spec: images_of(in_set), **{o.spec: images_of(o) for o in out_sets}}
+    # as loaded, for what reads them so (a classifier's logits)
+    loaded_sets = {in_set.spec: np.asarray(in_set.images)}
+    loaded_sets.update({o.spec: np.asarray(o.images) for o in out_sets})
     for same in (o.spec for o in out_sets if o.spec == in_set.spec):
         say(f"warning: --out {same} is the --in set itself: its AUROC measures nothing (about 0.5)")
     held = None
     if job.calibration:
         held = load(job.calibration, data_dir=job.data_dir, limit=job.limit, progress=job.progress)
         sets[f"calibration:{held.spec}"] = images_of(held)
+        loaded_sets[f"calibration:{held.spec}"] = np.asarray(held.images)
     count_in = len(in_set.images)
     if held is None:
         split = workflow.holdout_split(count_in, job.holdout, job.seed)
@@ -242,8 +261,9 @@ def run_detect(job: DetectJob, say: Any = print) -> Path:
     whole = len(used) == count_in  # else only the images a limited run uses go through models
     if not whole:
         sets[in_set.spec] = sets[in_set.spec][used]
+        loaded_sets[in_set.spec] = loaded_sets[in_set.spec][used]
     passes_before = store.passes
-    stats = workflow.gather_sets(detectors, sets, store)
+    stats = workflow.gather_sets(detectors, sets, store, loaded_sets)
 
     def part(index: np.ndarray) -> dict[str, np.ndarray]:
         return subset(stats[in_set.spec], index if whole else np.searchsorted(used, index))
@@ -267,7 +287,14 @@ def run_detect(job: DetectJob, say: Any = print) -> Path:
     guard = None
     if job.guard:
         guard = _guard(
-            job.guard, results.detectors, in_set, evaluation, out_sets, stats, part(evaluation)
+            job.guard,
+            models["classifier"],
+            results.detectors,
+            in_set,
+            evaluation,
+            out_sets,
+            stats,
+            part(evaluation),
         )
 
     out = out_sets[0]
@@ -297,6 +324,7 @@ def run_detect(job: DetectJob, say: Any = print) -> Path:
 
 def _guard(
     folder: Path,
+    classifier: Any,
     detectors: dict,
     in_set: Any,
     evaluation: np.ndarray,
@@ -304,9 +332,8 @@ def _guard(
     stats: dict,
     eval_stats: dict,
 ) -> dict[str, Any]:
-    from genood.ood import Classifier, workflow
+    from genood.ood import workflow
 
-    classifier = Classifier.load(folder)
     labels = np.asarray(in_set.labels)[evaluation]
     if (labels < 0).any():
         raise ValueError(f"--guard needs labels for --in; {in_set.spec} has unlabelled images")

@@ -38,7 +38,9 @@ from genood.ood.likelihood import Likelihood
 from genood.ood.llr import HierarchicalLLR
 from genood.ood.ratio import LikelihoodRatio, check_same_architecture, mutate
 from genood.ood.reconstruction import DiffusionReconstruction
+from genood.ood.regret import LikelihoodRegret
 from genood.ood.registry import RECOMMENDED, available, build, detector_types, parse
+from genood.ood.softmax import Energy, MaxSoftmax
 from genood.ood.statistics import Statistics
 from genood.ood.typicality import Typicality
 from genood.ood.validation import fingerprint, validate_images
@@ -58,6 +60,7 @@ __all__ = [
     "Detector",
     "DiffPath",
     "DiffusionReconstruction",
+    "Energy",
     "GradientNorms",
     "GuardDecision",
     "GuardedClassifier",
@@ -65,6 +68,8 @@ __all__ = [
     "InputComplexity",
     "Likelihood",
     "LikelihoodRatio",
+    "LikelihoodRegret",
+    "MaxSoftmax",
     "NotFittedError",
     "Rejection",
     "SmallCNN",

@@ -185,6 +185,18 @@ class Classifier:
 
     # ------------------------------------------------------------- inference
     @torch.inference_mode()
+    def logits(self, images: Any, batch_size: int = 512) -> np.ndarray:
+        """The network's logits ``f(x)``, ``(N, num_classes)`` float64 (``softmax`` gives
+        :meth:`predict_proba`)."""
+        images = validate_images(images, self.image_shape, "Classifier.logits")
+        self.network.eval()
+        parts = [
+            self.network(self._inputs(images[i : i + batch_size])).cpu()
+            for i in range(0, len(images), batch_size)
+        ]
+        return torch.cat(parts).double().numpy()
+
+    @torch.inference_mode()
     def predict_proba(self, images: Any, batch_size: int = 512) -> np.ndarray:
         """Class probabilities ``(N, num_classes)``."""
         images = validate_images(images, self.image_shape, "Classifier.predict")
@@ -203,6 +215,21 @@ class Classifier:
         """Share of ``images`` whose predicted label equals ``labels``."""
         targets = self._check_labels(labels, len(images))
         return float(np.mean(self.predict(images) == targets))
+
+    # ------------------------------------------------------------- identity
+    def state_dict(self) -> dict[str, Tensor]:
+        """The network's weights (what :func:`~genood.ood.validation.fingerprint` hashes)."""
+        return dict(self.network.state_dict())
+
+    def describe(self) -> dict[str, object]:
+        """What a saved detector records about the classifier it reads."""
+        return {
+            "model": type(self).__name__,
+            "image_shape": list(self.image_shape),
+            "num_classes": self.num_classes,
+            "width": self.width,
+            "parameters": sum(p.numel() for p in self.network.parameters()),
+        }
 
     # ------------------------------------------------------------- persistence
     def save(self, path: str | Path, **extra: Any) -> Path:

@@ -38,6 +38,8 @@ NEED_HINTS = {
     "ensemble": "an ensemble of at least 2 equally trained models: train members with "
     "`genood train --config RUN/config.toml --set train.seed=K --out RUN/ensemble/seed-K` "
     "(or pass --ensemble RUN_A,RUN_B)",
+    "classifier": "a classifier p(y|x): train one with `genood train-classifier --data SET "
+    "--out DIR` and pass it with `--guard DIR` (in Python: build(..., classifier=...))",
     "model": "a likelihood model",
 }
 
@@ -128,6 +130,7 @@ def build(
     ensemble: Sequence[LikelihoodModel] | None = None,
     store: Statistics | None = None,
     codec: str = "png",
+    classifier: Any = None,
 ) -> Detector:
     """The unfitted detector of one spec, its statistics gathered through ``store``.
 
@@ -142,14 +145,27 @@ def build(
         from genood.ood.combine import Combined
 
         parts = [
-            build(part, model, background=background, ensemble=ensemble, store=store, codec=codec)
+            build(
+                part,
+                model,
+                background=background,
+                ensemble=ensemble,
+                store=store,
+                codec=codec,
+                classifier=classifier,
+            )
             for part in _components(spec)
         ]
         return Combined(parts, method=spec.partition("@")[2] or "max-z", store=store)
     name = spec.split(":")[0]
     kwargs = options(spec, codec)
     cls = _REGISTRY[name]
-    models: dict[str, Any] = {"model": model, "background": background, "ensemble": ensemble}
+    models: dict[str, Any] = {
+        "model": model,
+        "background": background,
+        "ensemble": ensemble,
+        "classifier": classifier,
+    }
     for need in cls.needs:
         value = models[need]
         if value is None or (need == "ensemble" and len(value) < 2):

@@ -11,6 +11,11 @@ and hands back one flat dictionary of per-image float64 arrays, ``"<prefix>/<nam
   under the prefix the detector gives them;
 * ``codec/png``: ``L(x)``, the lossless codec's length of each image in bits
   (:class:`CodecLength`; needs no model);
+* ``classifier/logit.0`` ... ``classifier/logit.<K-1>``: a classifier's logits
+  (:class:`~genood.ood.softmax.ClassifierLogits`, for the ``msp`` and ``energy`` baselines). A
+  classifier reads the images *as loaded*, not the run's preprocessing of them
+  (:attr:`Requirement.on_loaded_images`): :func:`genood.ood.workflow.gather_sets` hands such
+  requirements the loaded images;
 * whatever else a detector's own requirement computes (``model/llr.k1.s1.seed0``).
 
 Detectors fit and score on such dictionaries, so they can be tested on synthetic arrays.
@@ -64,6 +69,12 @@ class Requirement:
     def cacheable(self) -> bool:
         """Whether the result is a deterministic function of the model and the images."""
         return True
+
+    @property
+    def on_loaded_images(self) -> bool:
+        """Whether it reads the images as loaded, before a run's preprocessing (a classifier's
+        outputs: the classifier was trained on them), rather than the model's input."""
+        return False
 
     def compute(self, images: np.ndarray, settings: Statistics) -> Stats:
         """The arrays, by name *without* the prefix, each ``(N,)`` float64."""

@@ -72,8 +72,12 @@ def validate_images(images: Any, image_shape: tuple[int, int, int], who: str) ->
     return images
 
 
-def fingerprint(model: torch.nn.Module) -> str:
-    """SHA-256 of a model's class and state dict, to tell a detector's model from another."""
+def fingerprint(model: Any) -> str:
+    """SHA-256 of a model's class and state dict, to tell a detector's model from another.
+
+    ``model`` is a torch module, or anything else with ``state_dict()`` (a
+    :class:`~genood.ood.classifier.Classifier`).
+    """
     digest = hashlib.sha256(type(model).__qualname__.encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())

@@ -73,10 +73,31 @@ def gather_sets(
     detectors: Mapping[str, Detector],
     sets: Mapping[str, np.ndarray],
     store: Statistics,
+    loaded: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Stats]:
-    """The statistics every detector needs, for each whole set (named in the store's index)."""
+    """The statistics every detector needs, for each whole set (named in the store's index).
+
+    ``sets`` are the images as the models take them (the run's preprocessing applied);
+    ``loaded`` the same images as loaded, by the same names, for the requirements that read
+    those (:attr:`~genood.ood.statistics.Requirement.on_loaded_images`, a classifier's
+    logits). Without ``loaded`` every requirement reads ``sets``.
+    """
     needed = requirements_of(detectors)
-    return {name: store.gather(needed, images, name=name) for name, images in sets.items()}
+    on_model = [r for r in needed if not r.on_loaded_images]
+    on_loaded = [r for r in needed if r.on_loaded_images]
+    found = {}
+    for name, images in sets.items():
+        raw = images if loaded is None else loaded[name]
+        if len(raw) != len(images):
+            raise ValueError(
+                f"{name}: {len(raw)} loaded images for {len(images)} preprocessed ones; "
+                "give both sets the same images"
+            )
+        stats = store.gather(on_model, images, name=name) if on_model else {}
+        if on_loaded:
+            stats.update(store.gather(on_loaded, raw, name=name))
+        found[name] = stats
+    return found
 
 
 @dataclass

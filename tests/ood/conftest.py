@@ -109,6 +109,22 @@ def members(data: dict[str, np.ndarray]) -> list[GaussianModel]:
     return [GaussianModel().fit(part, seed=i).eval() for i, part in enumerate(thirds)]
 
 
+def left_heavy(images: np.ndarray) -> np.ndarray:
+    """A label for the blobs: 1 when the left half is brighter than the right."""
+    half = images.shape[-1] // 2
+    left = images[..., :half].astype(np.int64).sum(axis=(1, 2, 3))
+    return (left > images[..., half:].astype(np.int64).sum(axis=(1, 2, 3))).astype(np.int64)
+
+
+@pytest.fixture(scope="session")
+def classifier(data: dict[str, np.ndarray]):
+    """A tiny :class:`~genood.ood.classifier.Classifier` on the blobs (which half holds it)."""
+    from genood.ood.classifier import Classifier
+
+    train = data["train"]
+    return Classifier(SHAPE, num_classes=2, width=4).fit(train, left_heavy(train), epochs=1)
+
+
 def check_detector(detector, data: dict[str, np.ndarray], ood: tuple[str, ...]) -> None:
     """The issue's acceptance for a detector on a tiny model.
 
