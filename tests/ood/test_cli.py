@@ -168,6 +168,24 @@ def test_train_classifier_and_guard(workspace, capsys) -> None:
     assert report["accuracy_accepted"] is not None
 
 
+def test_the_classifier_scores_sit_next_to_the_density_scores(workspace, capsys) -> None:
+    root = workspace["root"]
+    assert _detect(workspace, "--score", "msp,likelihood") == 1
+    assert "--guard DIR" in capsys.readouterr().err  # msp needs the classifier, named with its fix
+    out = root / "classifier-msp"
+    train = ["train-classifier", "--data", f"npz:{root / 'train.npz'}", "--out", str(out)]
+    assert main([*train, "--epochs", "1", "--width", "4", "--no-progress"]) == 0
+    save = root / "msp-energy"
+    args = ["--score", "msp,energy,likelihood", "--guard", str(out), "--save", str(save)]
+    assert _detect(workspace, *args) == 0
+    printed = capsys.readouterr().out
+    assert "msp " in printed and "energy " in printed and "in rejected" in printed
+    document = json.loads((save / "detection.json").read_text())
+    assert {"msp", "energy", "likelihood"} <= set(document["scores"])
+    assert {"msp", "energy", "likelihood"} <= set(document["guard"]["reports"])
+    assert (save / "detectors" / "msp" / "detector.json").is_file()
+
+
 def test_calibration_set_replaces_the_hold_out(workspace) -> None:
     root = workspace["root"]
     save = root / "calibrated"
