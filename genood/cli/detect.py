@@ -64,7 +64,8 @@ scores.npz (per-sample scores) and detectors/<score>/ (the calibrated detectors)
 Guard demo: --guard CLASSIFIER_DIR (from `genood train-classifier`) reports, per score, the
 rejection rate on --in, the classifier's accuracy on the accepted --in images and the
 rejection rate on --out. The classifier sees the images as loaded, the detector the run's
-preprocessing of them.""",
+preprocessing of them. --guard also gives the classifier that the baselines msp and energy read
+(on the images as loaded), so they sit in the tables next to the density scores.""",
     )
     parser.add_argument("--run", type=Path, required=True, help="run folder of a trained model")
     parser.add_argument(

@@ -77,7 +77,8 @@ class GuardedClassifier:
         detector: a fitted and calibrated detector.
         detector_preprocessing: maps the classifier's images to the detector's model shape
             (e.g. a run's ``Preprocessing(...).apply`` that pads 28x28 to 32x32); identity if
-            ``None``. It must not rescale values.
+            ``None``. It must not rescale values. Leave it out for the classifier's own scores
+            (``msp``, ``energy``): they take the classifier's images.
     """
 
     def __init__(
