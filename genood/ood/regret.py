@@ -51,8 +51,8 @@ readable offline): this module follows the released code.
 
 Cost: for each image, ``steps`` forward and backward passes of the encoder and the decoder, and
 ``2 K`` decoder passes for the two bounds (the before-bound's encoder is the trained one). On
-the 2-core CPU config VAE that is seconds per dozen images: see docs/results.md for the
-measured time. Only ``model='vae'`` is supported; other families are refused with the fix.
+the CPU-config VAE, one core of the shared 2-core EPYC, about 1 s of wall time (0.3 CPU-seconds)
+per image with its likelihood pass (docs/results.md). Only ``model='vae'`` is supported; other families are refused with the fix.
 """
 
 from __future__ import annotations
