@@ -38,8 +38,8 @@ from genood.ood.likelihood import Likelihood
 from genood.ood.llr import HierarchicalLLR
 from genood.ood.ratio import LikelihoodRatio, check_same_architecture, mutate
 from genood.ood.reconstruction import DiffusionReconstruction
-from genood.ood.regret import LikelihoodRegret
 from genood.ood.registry import RECOMMENDED, available, build, detector_types, parse
+from genood.ood.regret import LikelihoodRegret
 from genood.ood.softmax import Energy, MaxSoftmax
 from genood.ood.statistics import Statistics
 from genood.ood.typicality import Typicality
