@@ -6,6 +6,7 @@ join an existing group) run in the same workers.
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import torch.distributed as dist
@@ -36,6 +37,7 @@ def run(config: str, out: str, spec: str) -> int:
         if code == 0:
             dist.barrier()  # no rank tears gloo down while another still gathers scores
     finally:
+        gc.collect()  # free DDP modules in reference cycles before their group (see DistContext.close)
         dist.destroy_process_group()
     return code
 
