@@ -23,12 +23,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from genood import __version__
 from genood import config as cfg
 from genood.experiments.detection import run_detection
 from genood.experiments.measure import evaluate_claims
 from genood.experiments.spec import ALL_CLAIMS, BudgetSpec, Experiment, load_experiment
-from genood.experiments.stages import RunContext, log
+from genood.experiments.stages import RunContext, log, provenance
 from genood.train.background import main_steps
 
 
@@ -88,11 +87,7 @@ def reproduce(
     results = evaluate_claims(ctx, scores, members, cv_glow, detection, reverse)
     results.update(
         {
-            "experiment": exp.name,
-            "budget": budget,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "genood_version": __version__,
-            "runtime_s": round(time.time() - started, 1),
+            **provenance(exp.name, budget, started),
             "scaled_down": spec.scaled_down,
             "config": cfg.to_dict(spec.run_config(ctx.data)),
         }

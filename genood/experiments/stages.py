@@ -8,6 +8,7 @@ cached result when its output file exists, which is what makes ``genood reproduc
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from genood import __version__
 from genood import config as cfg
 from genood.data import load as load_data
 from genood.data.errors import DataNotFoundError
@@ -26,6 +28,18 @@ from genood.io import json_default, save_npz_atomic, write_text_atomic
 def log(message: str) -> None:
     """A progress line that does not break tqdm bars."""
     tqdm.write(f"[genood] {message}")
+
+
+def provenance(experiment: str, budget: str, started: float) -> dict[str, Any]:
+    """The keys every ``results.json`` opens with: experiment, budget, when, which genood and
+    how long since ``started`` (a ``time.time()``)."""
+    return {
+        "experiment": experiment,
+        "budget": budget,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "genood_version": __version__,
+        "runtime_s": round(time.time() - started, 1),
+    }
 
 
 @dataclass

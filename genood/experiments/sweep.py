@@ -31,9 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from genood import __version__
 from genood.experiments.spec import Experiment, SweepSpec
-from genood.experiments.stages import log
+from genood.experiments.stages import log, provenance
 from genood.io import json_default, write_text_atomic
 
 SENSITIVITY_PROBES = 8
@@ -211,11 +210,7 @@ def _write_report(
     )
     results.update(
         {
-            "experiment": exp.name,
-            "budget": budget,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "genood_version": __version__,
-            "runtime_s": round(time.time() - started, 1),
+            **provenance(exp.name, budget, started),
             "scaled_down": [
                 *scaled_down,
                 f"verdicts, data sets and detection above are those of lambda = "

@@ -26,12 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from genood import __version__
 from genood import config as cfg
 from genood.data import load as load_data
 from genood.data.errors import DataNotFoundError
 from genood.data.text import lengths
-from genood.experiments.stages import file_stem, log
+from genood.experiments.stages import file_stem, log, provenance
 from genood.experiments.text_claims import (
     compressor_bits,
     detection,
@@ -71,12 +70,8 @@ def reproduce_text(
     }
     results: dict[str, Any] = {
         "kind": "text",
-        "experiment": exp.name,
+        **provenance(exp.name, budget, started),
         "description": exp.description,
-        "budget": budget,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "genood_version": __version__,
-        "runtime_s": round(time.time() - started, 1),
         "scaled_down": spec.scaled_down,
         "config": cfg.to_dict(spec.run_config(exp.forward)),
         "directions": measured,
