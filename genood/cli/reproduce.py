@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,22 +43,16 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``genood reproduce``."""
     from genood.experiments.text_spec import is_text_experiment
 
+    runner: Callable[..., Path]
     if is_text_experiment(args.experiment):  # issue 20: a language experiment, claim L1
         from genood.experiments.text_run import reproduce_text
 
-        report = reproduce_text(
-            args.experiment,
-            budget=args.budget,
-            out=args.out,
-            data_dir=args.data_dir,
-            device=args.device,
-            progress=not args.no_progress,
-        )
-        print(f"report: {report}")
-        return 0
-    from genood.experiments.reproduce import reproduce
+        runner = reproduce_text
+    else:
+        from genood.experiments.reproduce import reproduce
 
-    report = reproduce(
+        runner = reproduce
+    report = runner(
         args.experiment,
         budget=args.budget,
         out=args.out,
