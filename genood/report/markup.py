@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import math
+from pathlib import Path
 from typing import Any
 
 
@@ -60,3 +62,15 @@ def table(
 
 
 __all__ = ["duration", "esc", "fmt", "table"]
+
+
+def embedded_figure(run: Path, relative: str, caption: str, element_id: str | None = None) -> str:
+    """The PNG ``run/relative`` as a ``<figure>`` with a base64 data URI and its caption (the
+    file's path after it), so the page stands alone; ``element_id`` sets the figure's ``id``."""
+    data = base64.b64encode((run / relative).read_bytes()).decode("ascii")
+    ident = f' id="{esc(element_id)}"' if element_id else ""
+    return (
+        f'<figure{ident}><img src="data:image/png;base64,{data}" alt="{esc(caption)}">'
+        f'<figcaption>{esc(caption)} <span class="file">{esc(relative)}</span></figcaption>'
+        "</figure>"
+    )

@@ -9,14 +9,13 @@ bootstrap 95 % interval when the budget drew one), and the histograms of bits pe
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from genood.io import write_text_atomic
-from genood.report.markup import duration, esc, fmt, table
+from genood.report.markup import duration, embedded_figure, esc, fmt, table
 
 REQUIRED = ("kind", "experiment", "budget", "created", "runtime_s", "directions", "claims")
 SCORE_NAMES = {
@@ -109,12 +108,7 @@ def figure(run_dir: Path, name: str, direction: Mapping[str, Any]) -> str:
     )
     if not path.is_file():
         return f'<div class="missing">missing figure file: {esc(relative)}</div>'
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (
-        f'<figure id="fig-{esc(name)}"><img src="data:image/png;base64,{data}" '
-        f'alt="{esc(caption)}"><figcaption>{esc(caption)} <span class="file">'
-        f"{esc(relative)}</span></figcaption></figure>"
-    )
+    return embedded_figure(run_dir, relative, caption, f"fig-{name}")
 
 
 def page(results: Mapping[str, Any], run_dir: Path) -> str:

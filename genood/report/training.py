@@ -11,7 +11,6 @@ sample grid of ``RUN/samples/``. It reads the files directly and imports nothing
 
 from __future__ import annotations
 
-import base64
 import json
 import tomllib
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 from genood.analysis.training import eval_rows
 from genood.io import write_text_atomic
 from genood.report.html import CSS
-from genood.report.markup import duration, esc, fmt, table
+from genood.report.markup import duration, embedded_figure, esc, fmt, table
 from genood.report.store import save_figure
 
 # What genood train draws its sample grids at (genood/train/monitor.py's default).
@@ -73,16 +72,6 @@ def _scores(run: Path) -> tuple[dict[str, np.ndarray], int | None]:
     return scores, num_dims
 
 
-def _figure(run: Path, relative: str, caption: str) -> str:
-    path = run / relative
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption)}">'
-        f'<figcaption>{esc(caption)} <span class="file">{esc(relative)}</span></figcaption>'
-        "</figure>"
-    )
-
-
 def training_page(run_dir: str | Path) -> str:
     """The training run's report as one HTML string (figures drawn into ``RUN/figures``)."""
     run = Path(run_dir)
@@ -122,13 +111,15 @@ def training_page(run_dir: str | Path) -> str:
             labels={"loss_bpd": "training loss"},
         )
         caption = "Bits/dim during training: the training loss, and held-out (and tracked) sets."
-        figures.append(_figure(run, relative, caption))
+        figures.append(embedded_figure(run, relative, caption))
     scores, num_dims = _scores(run)
     if scores:
         relative = save_figure(
             run, "bpd_histograms", "bpd_histograms", scores=scores, num_dims=num_dims
         )
-        figures.append(_figure(run, relative, "Bits/dim of every set scored with genood score."))
+        figures.append(
+            embedded_figure(run, relative, "Bits/dim of every set scored with genood score.")
+        )
         rows_html = [
             [esc(label), fmt(len(values)), fmt(float(values.mean())), fmt(float(values.std()))]
             for label, values in scores.items()
@@ -149,7 +140,7 @@ def training_page(run_dir: str | Path) -> str:
             f"Samples at {grids[-1].stem.replace('-', ' ')} (sampling temperature "
             f"T = {TRAINING_SAMPLE_TEMPERATURE:g}, as genood train draws them)."
         )
-        figures.append(_figure(run, str(grids[-1].relative_to(run)), caption))
+        figures.append(embedded_figure(run, str(grids[-1].relative_to(run)), caption))
     if figures:
         sections.append(f'<section id="figures"><h2>Figures</h2>{"".join(figures)}</section>')
     title = f"genood: training run {run.name}"
