@@ -225,6 +225,7 @@ def run_detect(job: DetectJob, say: Any = print) -> Path:
             store=store,
             codec=job.codec,
             classifier=models["classifier"],
+            preprocessing=prep,
         )
         for s in scores
     }

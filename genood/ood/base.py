@@ -210,6 +210,13 @@ class Detector:
         return next(iter(self.models().values())).image_shape
 
     @property
+    def reads_loaded_images(self) -> bool:
+        """Whether a statistic it reads comes from the images as loaded, not the models' input
+        (a classifier's logits: :attr:`~genood.ood.statistics.Requirement.on_loaded_images`).
+        Such a detector takes the classifier's images, whatever a run's preprocessing."""
+        return any(r.on_loaded_images for r in self.requirements())
+
+    @property
     def num_dims(self) -> int:
         """``D``, the sub-pixels of one image."""
         return int(np.prod(self.image_shape))

@@ -34,6 +34,17 @@ biased enough to matter.)
 The components' p-values are dependent (one model computes them all), so neither combination
 is read against its textbook null (chi-squared for Fisher): the combined score is calibrated
 split-conformally like every other, which holds the target FPR whatever the dependence.
+
+Components over different image shapes. A classifier's scores (``msp``, ``energy``) read the
+images *as loaded*, a likelihood model its run's preprocessing of them (a Glow pads 28x28
+FashionMNIST to 32x32). A combination of both takes the images as loaded, the classifier's
+shape, and gives each component its own view of the *same* images: the requirements that read
+loaded images get them unchanged, every other one gets ``preprocessing.apply(images)`` (a
+:class:`~genood.data.transforms.Preprocessing`, the run's: ``genood detect`` passes it), through
+:func:`~genood.ood.statistics.gather_views`, the routing the workflow uses. Fitted on statistics
+dictionaries (the workflow's), nothing changes: each key already comes from its own view. With
+all components on one view, the combination takes that view's images and ``preprocessing`` is
+not used.
 """
 
 from __future__ import annotations
@@ -44,9 +55,11 @@ from typing import Any
 
 import numpy as np
 
+from genood.data.transforms import Preprocessing
 from genood.models.base import LikelihoodModel
 from genood.ood.base import Detection, Detector
-from genood.ood.statistics import Requirement, Statistics, Stats, count, subset
+from genood.ood.statistics import Requirement, Statistics, Stats, count, gather_views, subset
+from genood.ood.validation import validate_images
 
 MAD_TO_STD = 1.4826
 METHODS = ("max-z", "fisher", "simes")
@@ -56,8 +69,12 @@ class Combined(Detector):
     """``max_k`` of the components' robust z-scores (see the module doc).
 
     Args:
-        detectors: two or more unfitted detectors over images of one shape.
+        detectors: two or more unfitted detectors.
         method: ``max-z``, ``fisher`` or ``simes`` (see the module doc).
+        preprocessing: maps the images as loaded (the classifier's) to the likelihood models'
+            input, for a combination of a classifier's score with a model's (``dos+energy``
+            over a Glow that pads to 32x32: ``Preprocessing(pad_to=32)``, a run's
+            ``load_run(...).preprocessing``); see the module doc. Not used otherwise.
         store: where statistics are computed (default: the first component's store).
 
     Attributes:
@@ -78,6 +95,7 @@ class Combined(Detector):
         detectors: Sequence[Detector],
         *,
         method: str = "max-z",
+        preprocessing: Preprocessing | None = None,
         store: Statistics | None = None,
     ) -> None:
         detectors = list(detectors)
@@ -85,12 +103,16 @@ class Combined(Detector):
             raise ValueError(f"a combination needs at least 2 detectors, got {len(detectors)}")
         if method not in METHODS:
             raise ValueError(f"unknown combination method {method!r}; known: {', '.join(METHODS)}")
+        if preprocessing is not None and not isinstance(preprocessing, Preprocessing):
+            raise TypeError(
+                "preprocessing must be a genood.data.transforms.Preprocessing (a run's, or "
+                f"Preprocessing(pad_to=32)), got {type(preprocessing).__name__}"
+            )
         super().__init__(store=store if store is not None else detectors[0].store)
-        shapes = {tuple(d.image_shape) for d in detectors}
-        if len(shapes) > 1:
-            raise ValueError(f"the detectors take images of different shapes: {sorted(shapes)}")
         self.detectors = detectors
         self.method = method
+        self.preprocessing = preprocessing
+        self._input_shape, self.two_views = _views(detectors, preprocessing)
         for detector in detectors:  # one store: each model pass is shared by the components
             detector.store = self.store
         self.models()  # refuse two different models under one argument name now
@@ -106,7 +128,18 @@ class Combined(Detector):
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return self.detectors[0].image_shape
+        """The shape of the images it takes: the classifier's when its components read two
+        views (see the module doc), else the components' common shape."""
+        return self._input_shape
+
+    def statistics(self, images: Any) -> Stats:
+        """Every component's statistics, each requirement on its own view of ``images``."""
+        checked = validate_images(images, self.image_shape, type(self).__name__)
+        if not self.two_views:
+            return self.store.gather(self.requirements(), checked)
+        prep = self.preprocessing or Preprocessing()
+        shown = checked if prep.is_identity else prep.apply(checked)
+        return gather_views(self.store, self.requirements(), shown, checked)
 
     def models(self) -> dict[str, LikelihoodModel]:
         found: dict[str, LikelihoodModel] = {}
@@ -187,7 +220,12 @@ class Combined(Detector):
 
     # ------------------------------------------------------------- persistence
     def settings(self) -> dict[str, Any]:
-        return {"components": [d.name for d in self.detectors], "method": self.method}
+        prep = None if self.preprocessing is None else self.preprocessing.to_dict()
+        return {
+            "components": [d.name for d in self.detectors],
+            "method": self.method,
+            "preprocessing": prep,
+        }
 
     def save(self, path: str | Path) -> Path:
         """Write the combination and each component (``component-K/``) under ``path``."""
@@ -210,7 +248,14 @@ class Combined(Detector):
             Detector.load(path / f"component-{k}", check_models=check_models, store=store, **models)
             for k in range(len(names))
         ]
-        return cls(detectors, method=document["config"].get("method", "max-z"), store=store)
+        config = document["config"]
+        prep = config.get("preprocessing")
+        return cls(
+            detectors,
+            method=config.get("method", "max-z"),
+            preprocessing=None if prep is None else Preprocessing.from_dict(prep),
+            store=store,
+        )
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         assert self.medians_ is not None and self.scales_ is not None
@@ -221,3 +266,46 @@ class Combined(Detector):
     def _set_state(self, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.medians_, self.scales_ = arrays["medians"], arrays["scales"]
         self.references_ = arrays.get("references")
+
+
+def _views(
+    detectors: list[Detector], preprocessing: Preprocessing | None
+) -> tuple[tuple[int, int, int], bool]:
+    """The shape a combination takes and whether its components read two views.
+
+    Components that read the images as loaded (a classifier's scores) must share one shape,
+    so must the others (the models' input), and ``preprocessing`` must map the first to the
+    second. Raises ValueError naming the fix.
+    """
+    loaded = {_shape(d): d.label for d in detectors if d.reads_loaded_images}
+    model = {_shape(d): d.label for d in detectors if not d.reads_loaded_images}
+    for view, found in (("the images as loaded", loaded), ("the models' input", model)):
+        if len(found) > 1:
+            shapes = ", ".join(f"{label}: {'x'.join(map(str, s))}" for s, label in found.items())
+            raise ValueError(
+                f"the components that read {view} take images of different shapes ({shapes}); "
+                "combine scores of one classifier and of models of one image shape"
+            )
+    if not (loaded and model):
+        return next(iter(loaded or model)), False
+    (source, reader), (target, modeller) = next(iter(loaded.items())), next(iter(model.items()))
+    prep = preprocessing or Preprocessing()
+    try:
+        produced = prep.output_shape(source)
+    except ValueError as error:
+        raise ValueError(f"preprocessing {prep.to_dict()} cannot apply: {error}") from error
+    if produced != target:
+        shown = "x".join(map(str, source))
+        wanted = "x".join(map(str, target))
+        raise ValueError(
+            f"{reader} reads the classifier's {shown} images and {modeller} the model's {wanted} "
+            f"input, but preprocessing {prep.to_dict()} makes {'x'.join(map(str, produced))}: "
+            "pass the run's preprocessing (build(..., preprocessing=load_run(RUN).preprocessing), "
+            f"e.g. Preprocessing(pad_to={target[-1]}); genood detect passes it)"
+        )
+    return source, True
+
+
+def _shape(detector: Detector) -> tuple[int, int, int]:
+    c, h, w = (int(s) for s in detector.image_shape)
+    return c, h, w

@@ -77,8 +77,10 @@ class GuardedClassifier:
         detector: a fitted and calibrated detector.
         detector_preprocessing: maps the classifier's images to the detector's model shape
             (e.g. a run's ``Preprocessing(...).apply`` that pads 28x28 to 32x32); identity if
-            ``None``. It must not rescale values. Leave it out for the classifier's own scores
-            (``msp``, ``energy``): they take the classifier's images.
+            ``None``. It must not rescale values. Leave it out for a detector that reads the
+            classifier's images (``msp``, ``energy``, and a combination with them such as
+            ``dos+energy``, which preprocesses for its model itself: see
+            :class:`~genood.ood.combine.Combined`); it is refused there.
     """
 
     def __init__(
@@ -90,6 +92,13 @@ class GuardedClassifier:
         if not callable(getattr(classifier, "predict", None)):
             raise TypeError("classifier must have a predict(images) -> labels method")
         detector._require_calibrated("GuardedClassifier")
+        if detector_preprocessing is not None and detector.reads_loaded_images:
+            raise ValueError(
+                f"{detector.label} reads the classifier's images (its logits), so it takes them "
+                "as the classifier does: leave detector_preprocessing out (a combination with a "
+                "model's score preprocesses for its model: build(spec, model, classifier=..., "
+                "preprocessing=...))"
+            )
         self.classifier = classifier
         self.detector = detector
         self.detector_preprocessing = detector_preprocessing

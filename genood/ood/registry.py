@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from genood.data.transforms import Preprocessing
     from genood.models.base import LikelihoodModel
     from genood.ood.base import Detector
     from genood.ood.statistics import Statistics
@@ -131,8 +132,13 @@ def build(
     store: Statistics | None = None,
     codec: str = "png",
     classifier: Any = None,
+    preprocessing: Preprocessing | None = None,
 ) -> Detector:
     """The unfitted detector of one spec, its statistics gathered through ``store``.
+
+    ``preprocessing`` (a run's) maps the images as loaded to the model's input; a combination
+    of a classifier's score and a model's (``dos+energy``) needs it when the two shapes differ
+    (see :class:`~genood.ood.combine.Combined`).
 
     Raises:
         ValueError: for a spec that does not parse, or a model the score needs that is missing
@@ -156,7 +162,8 @@ def build(
             )
             for part in _components(spec)
         ]
-        return Combined(parts, method=spec.partition("@")[2] or "max-z", store=store)
+        method = spec.partition("@")[2] or "max-z"
+        return Combined(parts, method=method, preprocessing=preprocessing, store=store)
     name = spec.split(":")[0]
     kwargs = options(spec, codec)
     cls = _REGISTRY[name]

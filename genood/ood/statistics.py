@@ -14,8 +14,8 @@ and hands back one flat dictionary of per-image float64 arrays, ``"<prefix>/<nam
 * ``classifier/logit.0`` ... ``classifier/logit.<K-1>``: a classifier's logits
   (:class:`~genood.ood.softmax.ClassifierLogits`, for the ``msp`` and ``energy`` baselines). A
   classifier reads the images *as loaded*, not the run's preprocessing of them
-  (:attr:`Requirement.on_loaded_images`): :func:`genood.ood.workflow.gather_sets` hands such
-  requirements the loaded images;
+  (:attr:`Requirement.on_loaded_images`): :func:`gather_views` hands such requirements the
+  loaded images and every other one the models' input;
 * whatever else a detector's own requirement computes (``model/llr.k1.s1.seed0``).
 
 Detectors fit and score on such dictionaries, so they can be tested on synthetic arrays.
@@ -270,6 +270,37 @@ class Statistics:
         if changed:
             self.root.mkdir(parents=True, exist_ok=True)
             write_text_atomic(index_path, json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
+def gather_views(
+    store: Statistics,
+    requirements: Iterable[Requirement],
+    images: np.ndarray,
+    loaded: np.ndarray | None = None,
+    name: str | None = None,
+) -> Stats:
+    """Each requirement on its own view of one image set, as one flat dictionary.
+
+    ``images`` are the models' input (a run's preprocessing applied), ``loaded`` the same
+    images as loaded, for the requirements that read those
+    (:attr:`Requirement.on_loaded_images`, a classifier's logits); without ``loaded`` every
+    requirement reads ``images``. This is the one place that routes the two views: the
+    workflow's :func:`~genood.ood.workflow.gather_sets` and a combination over components of
+    different image shapes (:class:`~genood.ood.combine.Combined`) both call it.
+    """
+    needed = list(requirements)
+    on_model = [r for r in needed if not r.on_loaded_images]
+    on_loaded = [r for r in needed if r.on_loaded_images]
+    raw = images if loaded is None else loaded
+    if len(raw) != len(images):
+        raise ValueError(
+            f"{name or 'a set'}: {len(raw)} loaded images for {len(images)} preprocessed ones; "
+            "give both views the same images"
+        )
+    stats = store.gather(on_model, images, name=name) if on_model else {}
+    if on_loaded:
+        stats.update(store.gather(on_loaded, raw, name=name))
+    return stats
 
 
 def index_label(prefix: str, key: str, name: str) -> str:

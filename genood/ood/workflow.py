@@ -29,7 +29,7 @@ import numpy as np
 from genood.io import json_default, save_npz_atomic, write_text_atomic
 from genood.ood import metrics
 from genood.ood.base import Detector
-from genood.ood.statistics import Requirement, Statistics, Stats
+from genood.ood.statistics import Requirement, Statistics, Stats, gather_views
 from genood.ood.statistics import count as images_in
 
 # Below this many OOD images an AUROC is reported with a warning: one image gives 0 or 1.
@@ -83,21 +83,10 @@ def gather_sets(
     logits). Without ``loaded`` every requirement reads ``sets``.
     """
     needed = requirements_of(detectors)
-    on_model = [r for r in needed if not r.on_loaded_images]
-    on_loaded = [r for r in needed if r.on_loaded_images]
-    found = {}
-    for name, images in sets.items():
-        raw = images if loaded is None else loaded[name]
-        if len(raw) != len(images):
-            raise ValueError(
-                f"{name}: {len(raw)} loaded images for {len(images)} preprocessed ones; "
-                "give both sets the same images"
-            )
-        stats = store.gather(on_model, images, name=name) if on_model else {}
-        if on_loaded:
-            stats.update(store.gather(on_loaded, raw, name=name))
-        found[name] = stats
-    return found
+    return {
+        name: gather_views(store, needed, images, None if loaded is None else loaded[name], name)
+        for name, images in sets.items()
+    }
 
 
 @dataclass

@@ -128,3 +128,104 @@ def test_a_combination_method_needs_a_combination(model) -> None:
     for bad in ("likelihood@fisher", "likelihood+typicality@mean"):
         with pytest.raises(ValueError, match="A\\+B@METHOD"):
             parse(bad)
+
+
+# ------------------------------------------------------------- components over two image shapes
+PADDED = (1, 12, 12)  # the model's input: the 8x8 images as loaded, zero-padded (a Glow run's 32)
+
+
+@pytest.fixture(scope="module")
+def padded_glow():
+    """A tiny Glow over the padded images (untrained: the arithmetic, not the AUROC, is tested)."""
+    import torch
+
+    from genood.models import build as build_model
+
+    torch.manual_seed(0)
+    return build_model("glow", PADDED, levels=2, steps=1, hidden=8).eval()
+
+
+def _pad():
+    from genood.data.transforms import Preprocessing
+
+    return Preprocessing(pad_to=PADDED[-1])
+
+
+def test_a_cross_shape_combination_is_the_components_z_scores_combined(
+    padded_glow, classifier, data
+) -> None:
+    """dos reads the padded images, energy the 8x8 ones; the combination takes the 8x8 images
+    and scores exactly what the two components, fitted and standardised separately, give."""
+    from genood.ood import DensityOfStates, Energy, build
+
+    loaded = {k: data[k][:300] for k in ("fit", "val", "test")}
+    padded = {k: _pad().apply(v) for k, v in loaded.items()}
+    for method in ("max-z", "fisher", "simes"):
+        spec = "dos+energy" + ("" if method == "max-z" else f"@{method}")
+        combined = build(spec, padded_glow, classifier=classifier, preprocessing=_pad())
+        assert combined.image_shape == (1, 8, 8) and combined.two_views
+        combined.fit(loaded["fit"]).calibrate(loaded["val"], 0.1)
+        # by hand: dos on padded images, energy on loaded ones; fitted on the first half of
+        # the fitting images, standardised on the second (dos memorises its fitting images)
+        dos = DensityOfStates(padded_glow).fit(padded["fit"][:150])
+        energy = Energy(classifier).fit(loaded["fit"][:150])
+        reference = np.stack(
+            [
+                dos.decision_function(padded["fit"][150:]),
+                energy.decision_function(loaded["fit"][150:]),
+            ]
+        )
+        test = np.stack(
+            [dos.decision_function(padded["test"]), energy.decision_function(loaded["test"])]
+        )
+        if method == "max-z":
+            median = np.median(reference, axis=1, keepdims=True)
+            scale = 1.4826 * np.median(np.abs(reference - median), axis=1, keepdims=True)
+            expected = ((test - median) / scale).max(axis=0)
+        else:
+            above = (reference[:, None, :] >= test[:, :, None]).sum(axis=2)
+            p = (1 + above) / (reference.shape[1] + 1)
+            if method == "fisher":
+                expected = -2 * np.log(p).sum(axis=0)
+            else:
+                ordered = np.sort(p, axis=0)
+                expected = -np.log(np.minimum(2 * ordered[0], ordered[1]))
+        np.testing.assert_allclose(combined.decision_function(loaded["test"]), expected)
+        # the workflow's route (each set's two views gathered once) gives the same statistics
+        from genood.ood import Statistics, workflow
+
+        views = workflow.gather_sets(
+            {spec: combined}, {"t": padded["test"]}, Statistics(), {"t": loaded["test"]}
+        )
+        np.testing.assert_allclose(
+            combined.decision_function(views["t"]), combined.decision_function(loaded["test"])
+        )
+
+
+def test_a_cross_shape_combination_saves_guards_and_names_its_fix(
+    padded_glow, classifier, data, tmp_path
+) -> None:
+    from genood.ood import build, load
+
+    with pytest.raises(ValueError, match="pad_to=12"):
+        build("dos+energy", padded_glow, classifier=classifier)
+    with pytest.raises(TypeError, match="Preprocessing"):
+        Combined(
+            [DensityOfStates(padded_glow), build("energy", classifier=classifier)],
+            preprocessing=lambda x: x,  # type: ignore[arg-type]
+        )
+    combined = build("dos+energy", padded_glow, classifier=classifier, preprocessing=_pad())
+    combined.fit(data["fit"][:300]).calibrate(data["val"][:300], 0.1).save(tmp_path / "d")
+    again = load(tmp_path / "d", model=padded_glow, classifier=classifier)
+    assert (
+        again.preprocessing == _pad() and again.get_params().keys() == combined.get_params().keys()
+    )
+    batch = np.concatenate([data["test"][:50], data["noise"][:20]])
+    np.testing.assert_array_equal(again.decision_function(batch), combined.decision_function(batch))
+    # the gate: the classifier and the combination take the same 8x8 images
+    guard = GuardedClassifier(classifier, combined)
+    decision = guard.predict(batch)
+    assert decision.rejected[50:].mean() > 0.9
+    assert {r.component for r in decision.reasons if r is not None} <= {"dos", "energy"}
+    with pytest.raises(ValueError, match="leave detector_preprocessing out"):
+        GuardedClassifier(classifier, combined, _pad().apply)
