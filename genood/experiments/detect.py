@@ -19,11 +19,14 @@ import numpy as np
 DEFAULT_SCORES = ("likelihood", "typicality", "ratio", "complexity")
 
 
-def default_scores() -> list[str]:
-    """``genood detect``'s scores without ``--score``: the recommended detector first."""
-    from genood.ood.registry import RECOMMENDED
+def default_scores(guard: bool = False) -> list[str]:
+    """``genood detect``'s scores without ``--score``: the recommended detector first; with a
+    classifier (``--guard``), the recommended gate (``RECOMMENDED_GATE``, which reads it) before
+    it."""
+    from genood.ood.registry import RECOMMENDED, RECOMMENDED_GATE
 
-    return list(dict.fromkeys((RECOMMENDED, *DEFAULT_SCORES)))
+    first = (RECOMMENDED_GATE, RECOMMENDED) if guard else (RECOMMENDED,)
+    return list(dict.fromkeys((*first, *DEFAULT_SCORES)))
 
 
 @dataclass
@@ -106,7 +109,7 @@ def choose_scores(job: DetectJob, where: RunLayout, say: Any = print) -> list[st
     if job.scores is not None:
         return parse(job.scores, job.codec)
     background = job.background or where.background
-    chosen = default_scores()
+    chosen = default_scores(guard=job.guard is not None)
     if not (Path(background) / "checkpoints").is_dir():
         chosen.remove("ratio")
         say(

@@ -38,7 +38,14 @@ from genood.ood.likelihood import Likelihood
 from genood.ood.llr import HierarchicalLLR
 from genood.ood.ratio import LikelihoodRatio, check_same_architecture, mutate
 from genood.ood.reconstruction import DiffusionReconstruction
-from genood.ood.registry import RECOMMENDED, available, build, detector_types, parse
+from genood.ood.registry import (
+    RECOMMENDED,
+    RECOMMENDED_GATE,
+    available,
+    build,
+    detector_types,
+    parse,
+)
 from genood.ood.regret import LikelihoodRegret
 from genood.ood.softmax import Energy, MaxSoftmax
 from genood.ood.statistics import Statistics
@@ -50,6 +57,7 @@ load = Detector.load
 
 __all__ = [
     "RECOMMENDED",
+    "RECOMMENDED_GATE",
     "REJECT",
     "SCORE_CONVENTION",
     "WAIC",

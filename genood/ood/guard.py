@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from genood.data.transforms import Preprocessing
 from genood.ood.base import Detector
 from genood.ood.statistics import Stats
 
@@ -111,17 +112,42 @@ class GuardedClassifier:
         fit_images: Any,
         calibration_images: Any,
         target_fpr: float = 0.05,
-        detector_preprocessing: Callable[[np.ndarray], np.ndarray] | None = None,
+        detector_preprocessing: Preprocessing | Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> GuardedClassifier:
-        """``classifier`` guarded by the recommended detector (``genood.ood.RECOMMENDED``) of
-        ``model``, fitted on ``fit_images`` and calibrated at ``target_fpr`` on
-        ``calibration_images`` (two disjoint held-out in-distribution sets, uint8 images in the
-        model's shape, or already preprocessed by ``detector_preprocessing``'s convention)."""
-        from genood.ood.registry import RECOMMENDED, build
+        """``classifier`` guarded by the recommended detector, fitted on ``fit_images`` and
+        calibrated at ``target_fpr`` on ``calibration_images`` (two disjoint held-out
+        in-distribution sets of uint8 images).
 
+        * A classifier that gives its logits (a :class:`~genood.ood.classifier.Classifier`):
+          the recommended gate, ``genood.ood.RECOMMENDED_GATE`` (``dos+energy@fisher``: the
+          model's density of states and the classifier's energy). The images are the
+          classifier's, as ``predict`` takes them; ``detector_preprocessing`` must then be the
+          run's :class:`~genood.data.transforms.Preprocessing` (or ``None`` when the model
+          takes the classifier's shape), which the combination applies for the model.
+        * Any other predictor (labels only): ``genood.ood.RECOMMENDED`` (``dos``) of ``model``
+          alone; the images are in the model's shape (already preprocessed), and
+          ``detector_preprocessing`` maps ``predict``'s images to it.
+        """
+        from genood.ood.registry import RECOMMENDED, RECOMMENDED_GATE, build
+        from genood.ood.softmax import gives_logits
+
+        if gives_logits(classifier):
+            prep = detector_preprocessing
+            if prep is not None and not isinstance(prep, Preprocessing):
+                raise TypeError(
+                    f"the recommended gate ({RECOMMENDED_GATE}) preprocesses for the model "
+                    "itself and needs the run's genood.data.transforms.Preprocessing "
+                    f"(load_run(RUN).preprocessing), not a {type(prep).__name__}"
+                )
+            gate = build(RECOMMENDED_GATE, model, classifier=classifier, preprocessing=prep)
+            gate.fit(fit_images).calibrate(calibration_images, target_fpr=target_fpr)
+            return cls(classifier, gate)
         detector = build(RECOMMENDED, model)
         detector.fit(fit_images).calibrate(calibration_images, target_fpr=target_fpr)
-        return cls(classifier, detector, detector_preprocessing)
+        apply = detector_preprocessing
+        if isinstance(apply, Preprocessing):
+            apply = apply.apply
+        return cls(classifier, detector, apply)
 
     def predict(self, images: Any, statistics: Stats | None = None) -> GuardDecision:
         """Labels with ``-1`` for rejected inputs, and the reason for each rejection.

@@ -31,6 +31,12 @@ _REGISTRY: dict[str, type[Detector]] = {}
 # only; its measured table, held-out sets and reverse pair included, is in docs/results.md
 # ("The recommended detector").
 RECOMMENDED = "dos"
+# The recommended gate: the detector of a density gate whose classifier gives its logits
+# (`genood detect --guard`, GuardedClassifier.recommended with a genood.ood.Classifier). Chosen
+# by the same rule among candidates that may also read that classifier, which the gate holds
+# and runs anyway (docs/results.md, "The gate with the classifier's energy (session 8)").
+# Without a classifier the recommendation stays RECOMMENDED.
+RECOMMENDED_GATE = "dos+energy@fisher"
 
 # What a detector needs, and how a user gets it.
 NEED_HINTS = {

@@ -78,13 +78,17 @@ def classifier_logits(classifier: Any) -> ClassifierLogits:
     return ClassifierLogits(PREFIX, None, classifier, fingerprint(classifier))
 
 
+CLASSIFIER_API = ("logits", "image_shape", "num_classes", "state_dict", "describe")
+
+
+def gives_logits(classifier: Any) -> bool:
+    """Whether ``classifier`` has what ``msp`` and ``energy`` read (see the module doc)."""
+    return all(hasattr(classifier, name) for name in CLASSIFIER_API)
+
+
 def check_classifier(classifier: Any, score: str) -> None:
     """Refuse anything that is not a classifier with logits, naming the fix."""
-    missing = [
-        name
-        for name in ("logits", "image_shape", "num_classes", "state_dict", "describe")
-        if not hasattr(classifier, name)
-    ]
+    missing = [name for name in CLASSIFIER_API if not hasattr(classifier, name)]
     if missing:
         raise TypeError(
             f"the {score} score needs a classifier with logits(images) (genood.ood.Classifier, "

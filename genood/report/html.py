@@ -258,10 +258,15 @@ def probe_table(detection: Mapping[str, Any]) -> str:
 
 
 def _score_name(score: str) -> str:
-    """A score's name, the recommended detector (``genood.ood.RECOMMENDED``) marked."""
-    from genood.ood.registry import RECOMMENDED
+    """A score's name, the recommended detector (``genood.ood.RECOMMENDED``) and the
+    recommended gate with a classifier (``RECOMMENDED_GATE``) marked."""
+    from genood.ood.registry import RECOMMENDED, RECOMMENDED_GATE
 
-    return f"<b>{esc(score)}</b> (recommended)" if score == RECOMMENDED else esc(score)
+    if score == RECOMMENDED:
+        return f"<b>{esc(score)}</b> (recommended)"
+    if score == RECOMMENDED_GATE:
+        return f"<b>{esc(score)}</b> (recommended gate, with a classifier)"
+    return esc(score)
 
 
 def _probe_header(label: str, about: Mapping[str, Any]) -> str:

@@ -319,3 +319,37 @@ def test_a_limited_run_scores_only_the_images_it_uses(workspace, tmp_path) -> No
     assert counts == [50, 110]
     document = json.loads(next((run / "detect").glob("*/detection.json")).read_text())
     assert document["images"]["fit"] == 30 and document["images"]["in"] == 50
+
+
+def test_the_gate_combines_a_padded_glow_with_the_classifier(workspace, tmp_path, capsys) -> None:
+    """A run that pads 8x8 to 12x12 and a classifier on the 8x8 images: with --guard and no
+    --score, the recommended gate (dos with the classifier's energy) comes first and runs."""
+    from genood.ood import RECOMMENDED_GATE
+    from genood.train import fit
+
+    root = workspace["root"]
+    config = cfg.from_dict(
+        {
+            "model": {"name": "glow", "hparams": {"levels": 2, "steps": 1, "hidden": 8}},
+            "data": {"train": f"npz:{root / 'train.npz'}", "val": "", "pad_to": 12},
+            "train": {"steps": 10, "batch_size": 32, "warmup_steps": 2, "device": "cpu",
+                      "eval_every": 0, "checkpoint_every": 10, "threads": 1},
+        }
+    )  # fmt: skip
+    run = tmp_path / "padded"
+    fit(config, run, progress=False)
+    clf = tmp_path / "clf"
+    train = ["train-classifier", "--data", f"npz:{root / 'train.npz'}", "--out", str(clf)]
+    assert main([*train, "--epochs", "1", "--width", "4", "--no-progress"]) == 0
+    save = tmp_path / "gate"
+    code = main(
+        ["detect", "--run", str(run), "--in", f"npz:{root / 'test.npz'}",
+         "--out", f"npz:{root / 'noise.npz'}", "--target-fpr", "0.1", "--no-progress",
+         "--guard", str(clf), "--save", str(save)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    document = json.loads((save / "detection.json").read_text())
+    assert list(document["scores"])[:2] == [RECOMMENDED_GATE, RECOMMENDED]
+    assert RECOMMENDED_GATE in document["guard"]["reports"]
+    saved = json.loads((save / "detectors" / RECOMMENDED_GATE / "detector.json").read_text())
+    assert saved["config"]["preprocessing"]["pad_to"] == 12

@@ -69,3 +69,24 @@ def test_the_recommended_guard_uses_the_recommended_detector(model, data) -> Non
     assert guard.detector.label == RECOMMENDED and guard.detector.target_fpr_ == 0.1
     decision = guard.predict(np.concatenate([data["test"][:200], data["noise"][:50]]))
     assert decision.rejected[200:].mean() > 0.9 and decision.rejected[:200].mean() < 0.25
+
+
+def test_with_a_classifier_the_recommended_guard_is_the_recommended_gate(
+    model, classifier, data
+) -> None:
+    """A classifier that gives its logits gets RECOMMENDED_GATE, which reads them and takes the
+    classifier's images; a plain function as the model's preprocessing is refused there."""
+    from genood.data.transforms import Preprocessing
+    from genood.ood import RECOMMENDED_GATE
+
+    guard = GuardedClassifier.recommended(classifier, model, data["fit"], data["val"], 0.1)
+    assert guard.detector.label == RECOMMENDED_GATE and guard.detector.reads_loaded_images
+    assert guard.detector_preprocessing is None
+    decision = guard.predict(np.concatenate([data["test"][:200], data["noise"][:50]]))
+    assert decision.rejected[200:].mean() > 0.9 and decision.rejected[:200].mean() < 0.25
+    same = GuardedClassifier.recommended(
+        classifier, model, data["fit"], data["val"], 0.1, Preprocessing()
+    )
+    assert same.detector.threshold_ == guard.detector.threshold_
+    with pytest.raises(TypeError, match="Preprocessing"):
+        GuardedClassifier.recommended(classifier, model, data["fit"], data["val"], 0.1, np.copy)
