@@ -72,7 +72,8 @@ preprocessing of them. --guard also gives the classifier that the baselines msp 
         "--score",
         default=None,
         help="comma-separated score specs (default " + DEFAULTS_PLACEHOLDER + ": the recommended "
-        "detector first; ratio is skipped, with a note, when the run has no background model)",
+        "detector first; with --guard, the recommended gate, which also reads the classifier, "
+        "before it; ratio is skipped, with a note, when the run has no background model)",
     )
     parser.add_argument("--in", dest="in_spec", required=True, help="in-distribution set spec")
     parser.add_argument(
