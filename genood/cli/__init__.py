@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from genood import __version__
+from genood.allocator import keep_freed_memory
 
 # Command modules, in the order ``genood --help`` lists them.
 COMMAND_MODULES = [
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        keep_freed_memory()  # glibc: no page faults per step for large tensors (see the module)
         check_data_dir(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genood import __version__
+from genood import __version__, allocator
 from genood.io import json_default
 from genood.train.checkpoint import write_text_atomic
 
@@ -202,6 +202,7 @@ def environment(
         "world_size": world_size,
         "command": sys.argv,
         "git_commit": _git_commit(),
+        "allocator": allocator.STATE,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if device.type == "cuda":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,15 @@ def test_score_changes_a_vae_scoring_setting(
     assert "lower bound (IWAE, K=2); bits/dim are an upper bound" in out
     assert main([*score, "--hparam", "latent_dim=3"]) == 1
     assert "change the parameters" in capsys.readouterr().err
+
+
+def test_train_records_the_allocator_setting(
+    tmp_path: Path, tiny_data: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_path = tmp_path / "tiny.toml"
+    cfg.save(tiny_config(tiny_data["train"], steps=1), config_path)
+    monkeypatch.setenv("GENOOD_MALLOC", "default")  # the user's choice, recorded as such
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config_path), "--out", str(run), "--no-progress"]) == 0
+    environment = json.loads((run / "environment.json").read_text())
+    assert environment["allocator"] == "allocator defaults (GENOOD_MALLOC=default)"
