@@ -119,7 +119,7 @@ class GuardedClassifier:
         in-distribution sets of uint8 images).
 
         * A classifier that gives its logits (a :class:`~genood.ood.classifier.Classifier`):
-          the recommended gate, ``genood.ood.RECOMMENDED_GATE`` (``dos+energy@fisher``: the
+          the recommended gate, ``genood.ood.RECOMMENDED_GATE`` (``dos+energy:2@fisher``: the
           model's density of states and the classifier's energy). The images are the
           classifier's, as ``predict`` takes them; ``detector_preprocessing`` must then be the
           run's :class:`~genood.data.transforms.Preprocessing` (or ``None`` when the model

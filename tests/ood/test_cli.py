@@ -351,5 +351,7 @@ def test_the_gate_combines_a_padded_glow_with_the_classifier(workspace, tmp_path
     document = json.loads((save / "detection.json").read_text())
     assert list(document["scores"])[:2] == [RECOMMENDED_GATE, RECOMMENDED]
     assert RECOMMENDED_GATE in document["guard"]["reports"]
-    saved = json.loads((save / "detectors" / RECOMMENDED_GATE / "detector.json").read_text())
+    saved = json.loads(
+        (save / "detectors" / RECOMMENDED_GATE.replace(":", "-") / "detector.json").read_text()
+    )
     assert saved["config"]["preprocessing"]["pad_to"] == 12
