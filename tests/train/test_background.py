@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,34 @@ def test_background_trains_the_steps_the_main_model_reached(
         (True, pytest.approx(l2_decay(10.0, 64))),
         (False, 0.0),
     ]
+
+
+def test_extending_the_pair_is_training_it_longer(
+    tmp_path: Path, tiny_data: dict[str, str]
+) -> None:
+    # Main model and background trained 3 steps, then both extended to 6 (the main run with
+    # more train.steps, the background with its defaults): the same weights, bit for bit, as
+    # a pair trained 6 steps at once (resume is exact and the schedule is a function of the
+    # step), and the background resumed its checkpoint rather than starting over.
+    from train_helpers import assert_bitwise_equal, final_parameters
+
+    fit(tiny_config(tiny_data["train"], steps=3), tmp_path / "short", progress=False)
+    fit_background(tmp_path / "short", progress=False, say=lambda _: None)
+    fit(tiny_config(tiny_data["train"], steps=6), tmp_path / "short", progress=False)
+    said: list[str] = []
+    result = fit_background(tmp_path / "short", progress=False, say=said.append)
+    assert result["step"] == 6 and "6 steps (as many as the main model reached" in said[0]
+    lines = (tmp_path / "short" / "background" / "metrics.jsonl").read_text().splitlines()
+    starts = [(e["event"], e["step"]) for e in map(json.loads, lines) if "world_size" in e]
+    assert starts == [("start", 0), ("resume", 3)]
+
+    fit(tiny_config(tiny_data["train"], steps=6), tmp_path / "long", progress=False)
+    fit_background(tmp_path / "long", progress=False, say=lambda _: None)
+    for folder in ("", "background"):
+        assert_bitwise_equal(
+            final_parameters(tmp_path / "short" / folder),
+            final_parameters(tmp_path / "long" / folder),
+        )
 
 
 def test_background_of_an_unfinished_run_gets_its_configured_steps(tmp_path: Path) -> None:
