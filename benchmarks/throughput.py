@@ -27,10 +27,11 @@ the eager step either way.
 
 The allocator: with glibc's defaults, normflows' scoring in fp32 spends much of its time in
 page faults (its large temporaries are mmapped and returned on every call) and ran at 190-450
-images/s across runs on one machine; ``--tuned-malloc`` re-runs the benchmark with glibc told to
-keep freed memory (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``,
-``MALLOC_TOP_PAD_``), for both libraries alike, which made it a steady 500-540 images/s. Report
-both: the default is what a user gets, the tuned one the fairer comparison of the arithmetic.
+images/s across runs on one machine; ``--tuned-malloc`` applies the setting the ``genood`` command
+applies to itself (:func:`genood.allocator.keep_freed_memory`: glibc keeps freed memory) to this
+process, so to both libraries alike, which made it a steady 500-540 images/s; ``allocator`` in the
+JSON says what was applied. Report both: the default is what a library user gets, the tuned one
+the fairer comparison of the arithmetic.
 
 Peak memory: ``peak_rss_mib`` is the whole benchmark process (both libraries); ``--memory`` runs
 genood's training and scoring each in a fresh child process and reports their own peaks (RSS,
@@ -42,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import resource
 import statistics
@@ -56,6 +56,7 @@ from pathlib import Path
 
 import torch
 
+from genood import allocator
 from genood.models import build
 from genood.train.loop import Objective
 from genood.train.precision import cpu_has_bf16
@@ -64,14 +65,6 @@ ARCHS = {
     "default": {"shape": (1, 32, 32), "levels": 3, "steps": 8, "hidden": 200},
     "paper-fashion": {"shape": (1, 32, 32), "levels": 3, "steps": 32, "hidden": 400},
     "paper-cifar": {"shape": (3, 32, 32), "levels": 3, "steps": 32, "hidden": 512},
-}
-
-
-# glibc: serve large blocks from the heap and keep freed memory instead of mmap/munmap per call.
-TUNED_MALLOC = {
-    "MALLOC_MMAP_THRESHOLD_": str(2**30),
-    "MALLOC_TRIM_THRESHOLD_": str(2**32),
-    "MALLOC_TOP_PAD_": str(2**28),
 }
 
 
@@ -212,7 +205,7 @@ def main() -> None:
     parser.add_argument(
         "--tuned-malloc",
         action="store_true",
-        help="rerun with glibc's allocator told to keep freed memory, for both libraries",
+        help="glibc keeps freed memory (the genood command's setting), for both libraries",
     )
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
@@ -223,9 +216,8 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=["train", "score"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.tuned_malloc and any(os.environ.get(k) != v for k, v in TUNED_MALLOC.items()):
-        # glibc reads these once, at start-up: run again with them set
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **TUNED_MALLOC})
+    if args.tuned_malloc:  # before the models allocate anything
+        allocator.keep_freed_memory()
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -364,6 +356,7 @@ def main() -> None:
         result["peak_cuda_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     result["gemm_peak_flops"] = max(gemm)
     result["compile_s"] = compile_s
+    result["allocator"] = allocator.STATE
     result["train_flops_per_image"] = train_flops
     result["train_peak_share"] = (
         train_flops * result["genood_train_img_s"] / result["gemm_peak_flops"]

@@ -5,7 +5,8 @@ serves a block above its mmap threshold from fresh pages and hands them back to 
 the block is freed, and trims the heap's top the same way; a training step that allocates and
 frees the same large tensors every step then pays page faults (the kernel zeroing pages) every
 step. :func:`keep_freed_memory` tells glibc to keep freed memory for reuse instead
-(``mallopt``: mmap threshold 1 GiB, trim threshold and top pad as large as ``mallopt`` takes).
+(``mallopt``: mmap threshold 1 GiB, trim threshold 2 GiB, the largest ``mallopt`` takes, and a
+top pad of 256 MiB). ``benchmarks/throughput.py --tuned-malloc`` applies the same setting.
 
 Measured on the 2-core AVX512-BF16 EPYC (benchmarks/RESULTS.md, session 8): 300 steps of
 ``configs/fashion-mnist-cpu.toml`` in bf16 took 25.4 and 26.0 s of training time with it against
