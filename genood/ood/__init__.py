@@ -36,11 +36,13 @@ from genood.ood.gradnorm import GradientNorms
 from genood.ood.guard import REJECT, GuardDecision, GuardedClassifier, Rejection
 from genood.ood.likelihood import Likelihood
 from genood.ood.llr import HierarchicalLLR
+from genood.ood.mahalanobis import Mahalanobis
 from genood.ood.ratio import LikelihoodRatio, check_same_architecture, mutate
 from genood.ood.reconstruction import DiffusionReconstruction
 from genood.ood.registry import (
     RECOMMENDED,
     RECOMMENDED_GATE,
+    RECOMMENDED_LOGITS_GATE,
     available,
     build,
     detector_types,
@@ -58,6 +60,7 @@ load = Detector.load
 __all__ = [
     "RECOMMENDED",
     "RECOMMENDED_GATE",
+    "RECOMMENDED_LOGITS_GATE",
     "REJECT",
     "SCORE_CONVENTION",
     "WAIC",
@@ -77,6 +80,7 @@ __all__ = [
     "Likelihood",
     "LikelihoodRatio",
     "LikelihoodRegret",
+    "Mahalanobis",
     "MaxSoftmax",
     "NotFittedError",
     "Rejection",

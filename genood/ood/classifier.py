@@ -59,7 +59,12 @@ class SmallCNN(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
+        return self.head[-1](self.embed(x))
+
+    def embed(self, x: Tensor) -> Tensor:
+        """The penultimate activations ``(B, 128)``: the head's hidden layer after its ReLU
+        (dropout is off in evaluation mode); the logits are a linear map of them."""
+        return self.head[:-1](self.features(x))
 
 
 class Classifier:
@@ -192,6 +197,18 @@ class Classifier:
         self.network.eval()
         parts = [
             self.network(self._inputs(images[i : i + batch_size])).cpu()
+            for i in range(0, len(images), batch_size)
+        ]
+        return torch.cat(parts).double().numpy()
+
+    @torch.inference_mode()
+    def features(self, images: Any, batch_size: int = 512) -> np.ndarray:
+        """The penultimate activations ``(N, 128)`` float64 (:meth:`SmallCNN.embed`), which
+        feature-space scores such as ``mahalanobis`` read."""
+        images = validate_images(images, self.image_shape, "Classifier.features")
+        self.network.eval()
+        parts = [
+            self.network.embed(self._inputs(images[i : i + batch_size])).cpu()
             for i in range(0, len(images), batch_size)
         ]
         return torch.cat(parts).double().numpy()

@@ -118,28 +118,37 @@ class GuardedClassifier:
         calibrated at ``target_fpr`` on ``calibration_images`` (two disjoint held-out
         in-distribution sets of uint8 images).
 
-        * A classifier that gives its logits (a :class:`~genood.ood.classifier.Classifier`):
-          the recommended gate, ``genood.ood.RECOMMENDED_GATE`` (``dos+energy:2@fisher``: the
-          model's density of states and the classifier's energy). The images are the
-          classifier's, as ``predict`` takes them; ``detector_preprocessing`` must then be the
-          run's :class:`~genood.data.transforms.Preprocessing` (or ``None`` when the model
-          takes the classifier's shape), which the combination applies for the model.
+        * A classifier that gives its logits and features (a
+          :class:`~genood.ood.classifier.Classifier`): the recommended gate,
+          ``genood.ood.RECOMMENDED_GATE`` (``dos+mahalanobis+energy:2@fisher``: the model's
+          density of states, the classifier's Mahalanobis distance and its energy). One that
+          gives its logits only: ``genood.ood.RECOMMENDED_LOGITS_GATE``
+          (``dos+energy:2@fisher``). The images are the classifier's, as ``predict`` takes
+          them; ``detector_preprocessing`` must then be the run's
+          :class:`~genood.data.transforms.Preprocessing` (or ``None`` when the model takes the
+          classifier's shape), which the combination applies for the model.
         * Any other predictor (labels only): ``genood.ood.RECOMMENDED`` (``dos``) of ``model``
           alone; the images are in the model's shape (already preprocessed), and
           ``detector_preprocessing`` maps ``predict``'s images to it.
         """
-        from genood.ood.registry import RECOMMENDED, RECOMMENDED_GATE, build
+        from genood.ood.registry import (
+            RECOMMENDED,
+            RECOMMENDED_GATE,
+            RECOMMENDED_LOGITS_GATE,
+            build,
+        )
         from genood.ood.softmax import gives_logits
 
         if gives_logits(classifier):
+            spec = RECOMMENDED_GATE if hasattr(classifier, "features") else RECOMMENDED_LOGITS_GATE
             prep = detector_preprocessing
             if prep is not None and not isinstance(prep, Preprocessing):
                 raise TypeError(
-                    f"the recommended gate ({RECOMMENDED_GATE}) preprocesses for the model "
+                    f"the recommended gate ({spec}) preprocesses for the model "
                     "itself and needs the run's genood.data.transforms.Preprocessing "
                     f"(load_run(RUN).preprocessing), not a {type(prep).__name__}"
                 )
-            gate = build(RECOMMENDED_GATE, model, classifier=classifier, preprocessing=prep)
+            gate = build(spec, model, classifier=classifier, preprocessing=prep)
             gate.fit(fit_images).calibrate(calibration_images, target_fpr=target_fpr)
             return cls(classifier, gate)
         detector = build(RECOMMENDED, model)

@@ -31,13 +31,17 @@ _REGISTRY: dict[str, type[Detector]] = {}
 # only; its measured table, held-out sets and reverse pair included, is in docs/results.md
 # ("The recommended detector").
 RECOMMENDED = "dos"
-# The recommended gate: the detector of a density gate whose classifier gives its logits
-# (`genood detect --guard`, GuardedClassifier.recommended with a genood.ood.Classifier). Chosen
-# by the same rule among candidates that may also read that classifier, which the gate holds
-# and runs anyway (docs/results.md, "The gate with the classifier's energy (session 8)").
-# The energy temperature T = 2 won the same rule over T in {0.5, 1, 2, 5, 10} (results.md,
-# "The energy temperature T"). Without a classifier the recommendation stays RECOMMENDED.
-RECOMMENDED_GATE = "dos+energy:2@fisher"
+# The recommended gate: the detector of a density gate whose classifier gives its logits and
+# features (`genood detect --guard`, GuardedClassifier.recommended with a genood.ood.Classifier):
+# the Glow's density of states, the classifier's Mahalanobis distance and its energy at T = 2,
+# their conformal p-values combined by Fisher. Chosen by the same rule among candidates that may
+# also read that classifier, which the gate holds and runs anyway (docs/results.md, "The gate
+# with the classifier's Mahalanobis score (session 9)"); T = 2 won the same rule over T in
+# {0.5, 1, 2, 5, 10} in session 8. Without a classifier the recommendation stays RECOMMENDED.
+RECOMMENDED_GATE = "dos+mahalanobis+energy:2@fisher"
+# The gate of a classifier that gives its logits but no features (a user's own wrapper): the
+# session-8 recommended gate, which the rule above ranked second.
+RECOMMENDED_LOGITS_GATE = "dos+energy:2@fisher"
 
 # What a detector needs, and how a user gets it.
 NEED_HINTS = {

@@ -95,14 +95,15 @@ def _text_table(
 
 def format_guard(guard: dict[str, Any]) -> str:
     lines = [f"guarded classifier {guard['classifier']}:"]
+    width = max([20, *(len(name) + 1 for name in guard["reports"])])
     lines.append(
-        f"{'score':<20}{'in rejected':>12}{'acc. accepted':>15}{'acc. unguarded':>16}"
+        f"{'score':<{width}}{'in rejected':>12}{'acc. accepted':>15}{'acc. unguarded':>16}"
         f"{'OOD rejected':>14}"
     )
     for name, r in guard["reports"].items():
         accepted = "-" if r["accuracy_accepted"] is None else f"{r['accuracy_accepted']:.4f}"
         lines.append(
-            f"{name:<20}{r['in_rejection_rate']:>12.4f}{accepted:>15}"
+            f"{name:<{width}}{r['in_rejection_rate']:>12.4f}{accepted:>15}"
             f"{r['accuracy_unguarded']:>16.4f}{r['ood_rejection_rate']:>14.4f}"
         )
     for name, r in guard["reports"].items():

@@ -31,7 +31,14 @@ TINY_FAMILIES = {
 # a few steps and samples instead of 100 and 100), to keep the suite fast.
 CHEAP = {"regret": "regret:2:2"}
 AVAILABLE = [CHEAP.get(name, name) for name in ood.available()]
-SPECS = [*AVAILABLE, "likelihood+typicality", "complexity+typicality@fisher", "dos+energy"]
+SPECS = [
+    *AVAILABLE,
+    "likelihood+typicality",
+    "complexity+typicality@fisher",
+    "dos+energy",
+    ood.RECOMMENDED_GATE,
+    ood.RECOMMENDED_LOGITS_GATE,
+]
 TARGET = 0.1
 
 

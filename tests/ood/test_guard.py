@@ -90,3 +90,18 @@ def test_with_a_classifier_the_recommended_guard_is_the_recommended_gate(
     assert same.detector.threshold_ == guard.detector.threshold_
     with pytest.raises(TypeError, match="Preprocessing"):
         GuardedClassifier.recommended(classifier, model, data["fit"], data["val"], 0.1, np.copy)
+
+
+def test_a_classifier_with_logits_but_no_features_gets_the_logits_gate(
+    model, classifier, data
+) -> None:
+    """A user's own classifier that gives logits only still gets a gate that reads them."""
+    from types import SimpleNamespace
+
+    from genood.ood import RECOMMENDED_LOGITS_GATE
+
+    api = ("logits", "predict", "image_shape", "num_classes", "state_dict", "describe")
+    logits_only = SimpleNamespace(**{name: getattr(classifier, name) for name in api})
+    guard = GuardedClassifier.recommended(logits_only, model, data["fit"], data["val"], 0.1)
+    assert guard.detector.label == RECOMMENDED_LOGITS_GATE
+    assert "mahalanobis" not in RECOMMENDED_LOGITS_GATE

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genood.ood.tables import format_robustness
+from genood.ood.tables import format_guard, format_robustness
 
 
 def _row(auroc: float) -> dict[str, dict[str, float]]:
@@ -34,3 +34,18 @@ def test_robustness_table_without_probes_keeps_its_footer() -> None:
     text = format_robustness({"mnist-10k": _row(0.99), "svhn": _row(0.7)})
     assert text.splitlines()[-1].endswith("rejected at the threshold")
     assert text.splitlines()[1].split("  ")[0] == "group" and text.count("data set") == 2
+
+
+def test_guard_table_columns_stay_aligned_for_long_score_names() -> None:
+    report = {
+        "in_rejection_rate": 0.05,
+        "accuracy_accepted": 0.9,
+        "accuracy_unguarded": 0.89,
+        "ood_rejection_rate": 1.0,
+    }
+    names = ("dos", "dos+mahalanobis+energy:2@fisher")
+    lines = format_guard({"classifier": "CLF", "reports": dict.fromkeys(names, report)})
+    header, *rows = lines.splitlines()[1:3]
+    # every row ends where the header does, and its figures sit under their headings
+    assert {len(row) for row in rows} == {len(header)}
+    assert all(row.index("0.0500") + 6 == header.index("in rejected") + 11 for row in rows)
