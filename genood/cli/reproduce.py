@@ -34,6 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="run folder (default runs/<experiment>-<budget>)")
     parser.add_argument("--data-dir", help="folder with raw data files (else GENOOD_DATA / cache)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument(
+        "--guard",
+        type=Path,
+        metavar="CLF_DIR",
+        help="a classifier from `genood train-classifier` on the in-distribution images as "
+        "loaded: the detection table adds the recommended gate (genood.ood.RECOMMENDED_GATE) "
+        "and the baselines mahalanobis, energy:2 and msp, with each as a gate in front of the "
+        "classifier (in-distribution rejected, accuracy accepted, OOD rejected)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.set_defaults(func=run)
@@ -44,14 +53,21 @@ def run(args: argparse.Namespace) -> int:
     from genood.experiments.text_spec import is_text_experiment
 
     runner: Callable[..., Path]
+    options = {}
     if is_text_experiment(args.experiment):  # issue 20: a language experiment, claim L1
         from genood.experiments.text_run import reproduce_text
 
+        if args.guard is not None:
+            raise ValueError(
+                f"--guard puts an image classifier behind the gate; {args.experiment} is a text "
+                "experiment: leave --guard out"
+            )
         runner = reproduce_text
     else:
         from genood.experiments.reproduce import reproduce
 
         runner = reproduce
+        options["guard"] = args.guard
     report = runner(
         args.experiment,
         budget=args.budget,
@@ -59,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         device=args.device,
         progress=not args.no_progress,
+        **options,
     )
     print(f"report: {report}")
     return 0

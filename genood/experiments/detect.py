@@ -290,15 +290,14 @@ def run_detect(job: DetectJob, say: Any = print) -> Path:
     )
     guard = None
     if job.guard:
-        guard = _guard(
+        guard = guard_figures(
             job.guard,
             models["classifier"],
             results.detectors,
-            in_set,
-            evaluation,
-            out_sets,
-            stats,
+            in_set.spec,
+            (np.asarray(in_set.images)[evaluation], np.asarray(in_set.labels)[evaluation]),
             part(evaluation),
+            {o.spec: (o.images, stats[o.spec]) for o in out_sets},
         )
 
     out = out_sets[0]
@@ -326,25 +325,28 @@ def run_detect(job: DetectJob, say: Any = print) -> Path:
     return save
 
 
-def _guard(
+def guard_figures(
     folder: Path,
     classifier: Any,
     detectors: dict,
-    in_set: Any,
-    evaluation: np.ndarray,
-    out_sets: list,
-    stats: dict,
-    eval_stats: dict,
+    in_name: str,
+    in_images_labels: tuple[np.ndarray, np.ndarray],
+    in_stats: dict,
+    ood: dict[str, tuple[np.ndarray, dict]],
 ) -> dict[str, Any]:
+    """Each detector as a gate in front of ``classifier`` (the classifier in ``folder``): the
+    in-distribution rejection rate and accuracy (accepted vs unguarded) on the labelled
+    evaluation images of ``in_name``, and the rejection rate of each OOD set in ``ood``
+    (``{name: (images as loaded, statistics)}``, the first one the headline). What ``genood
+    detect --guard`` and ``genood reproduce --guard`` print and store (``"guard"``)."""
     from genood.ood import workflow
 
-    labels = np.asarray(in_set.labels)[evaluation]
-    if (labels < 0).any():
-        raise ValueError(f"--guard needs labels for --in; {in_set.spec} has unlabelled images")
-    ood = {o.spec: (o.images, stats[o.spec]) for o in out_sets}
-    reports = workflow.guard_reports(
-        classifier, detectors, in_set.images[evaluation], labels, eval_stats, ood
-    )
+    images, labels = in_images_labels
+    if (np.asarray(labels) < 0).any():
+        raise ValueError(
+            f"--guard needs labels for the in-distribution set; {in_name} has unlabelled images"
+        )
+    reports = workflow.guard_reports(classifier, detectors, images, labels, in_stats, ood)
     return {"classifier": str(folder), "reports": reports}
 
 

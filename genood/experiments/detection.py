@@ -10,11 +10,25 @@ The same fitted and calibrated detectors then meet the probe sets of the declare
 font digits and UCI digits, and the in-distribution test set flipped, rotated and inverted),
 ``PROBE_IMAGES`` each, at the in-distribution images' shape. Each probe's group, and whether it
 is a validation or a held-out set of the protocol, go into ``detection.json``.
+
+With a classifier (``genood reproduce ... --guard CLF_DIR``) the table adds the recommended gate
+(``genood.ood.RECOMMENDED_GATE``) and the classifier's baselines (:data:`GUARD_BASELINES`). The
+classifier reads every set as loaded (28x28 for FashionMNIST), the model its preprocessing of
+the same images (a Glow's 32x32); the combination routes each component its view
+(:func:`genood.ood.statistics.gather_views`). Each classifier-reading score is then put in
+front of the classifier as a gate (:func:`genood.experiments.detect.guard_figures`: the
+in-distribution rejection rate, the accuracy on the accepted evaluation images against the
+unguarded one, and the share of each OOD and probe set rejected), stored under ``"_guard"``
+with the classifier's folder and weight fingerprint. A cached table is reused only when it was
+made with the same classifier (or none), so adding, changing or dropping ``--guard`` recomputes
+it from the stored statistics.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,21 +40,71 @@ FIT_IMAGES = 2000
 CALIBRATION_FRACTION = 0.2
 TARGET_FPR = 0.05
 PROBE_IMAGES = 1000
+# With a classifier: the recommended gate (genood.ood.RECOMMENDED_GATE), then these baselines.
+GUARD_BASELINES = ("mahalanobis", "energy:2", "msp")
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The classifier of ``genood reproduce --guard``: the network, its folder and its weight
+    fingerprint (:func:`genood.ood.fingerprint`, what a cached table is checked against)."""
+
+    classifier: Any
+    folder: Path
+    fingerprint: str
+
+    def record(self) -> dict[str, Any]:
+        """What results.json records of it (``"classifier"``)."""
+        return {
+            "folder": str(self.folder),
+            "fingerprint": self.fingerprint,
+            "image_shape": list(self.classifier.image_shape),
+            "num_classes": self.classifier.num_classes,
+        }
+
+
+def load_guard(ctx: RunContext, folder: str | Path) -> Guard:
+    """The classifier in ``folder`` (from ``genood train-classifier``), checked to read the run's
+    in-distribution images as loaded (after :meth:`RunContext.prepare_data` with
+    ``keep_loaded``)."""
+    from genood.ood import Classifier, fingerprint
+    from genood.train.precision import resolve_device
+
+    folder = Path(folder).resolve()
+    classifier = Classifier.load(folder, device=resolve_device(ctx.device))
+    loaded = tuple(ctx.loaded[ctx.in_test].shape[1:])
+    if tuple(classifier.image_shape) != loaded:
+        shape = "x".join(map(str, classifier.image_shape))
+        data = ctx.experiment.data
+        raise ValueError(
+            f"--guard {folder}: the classifier reads {shape} images, but "
+            f"{ctx.experiment.name}'s images are {'x'.join(map(str, loaded))} as loaded (the "
+            "classifier reads them before the model's preprocessing); train one on them with "
+            f"`genood train-classifier --data {data.in_train} --val {data.in_test} --out DIR`"
+        )
+    return Guard(classifier, folder, fingerprint(classifier))
 
 
 def build_detectors(
-    names: list[str], main: Any, background: Any | None, members: list[Any] | None, store: Any
+    names: list[str],
+    main: Any,
+    background: Any | None,
+    members: list[Any] | None,
+    store: Any,
+    classifier: Any = None,
+    preprocessing: Any = None,
 ) -> dict[str, Any]:
     """Detector objects by score spec (``complexity:jpegxl``, ``complexity+typicality``...); a
     score whose model or codec is missing is skipped with a log line, so that every budget runs
-    wherever genood installs."""
+    wherever genood installs. ``classifier`` and ``preprocessing`` (the run's) are for the
+    scores that read a classifier."""
     from genood.ood import available_codecs, build
     from genood.ood.registry import options
 
     codecs = set(available_codecs())
     detectors: dict[str, Any] = {}
     for name in names:
-        chosen = [options(part).get("codec") for part in name.split("+")]
+        chosen = [options(part).get("codec") for part in name.partition("@")[0].split("+")]
         missing = [c for c in chosen if c is not None and c not in codecs]
         if missing:
             log(
@@ -49,7 +113,13 @@ def build_detectors(
             continue
         try:
             detectors[name] = build(
-                name, main, background=background, ensemble=members, store=store
+                name,
+                main,
+                background=background,
+                ensemble=members,
+                store=store,
+                classifier=classifier,
+                preprocessing=preprocessing,
             )
         except (ValueError, TypeError) as error:
             if "needs" not in str(error):
@@ -59,22 +129,58 @@ def build_detectors(
 
 
 def run_detection(
-    ctx: RunContext, main: Any, background: Any | None, members: list[Any] | None
+    ctx: RunContext,
+    main: Any,
+    background: Any | None,
+    members: list[Any] | None,
+    guard: Guard | None = None,
 ) -> dict[str, Any]:
-    """Fit, calibrate and evaluate each detector; cached in ``detection/detection.json``."""
+    """Fit, calibrate and evaluate each detector; cached in ``detection/detection.json``.
+
+    With ``guard`` (a classifier and its folder) the table adds the recommended gate and
+    :data:`GUARD_BASELINES`, and the guard figures (``"_guard"``); see the module doc.
+    """
     from genood.data.probe_groups import in_goal, set_group
+    from genood.experiments.detect import guard_figures
     from genood.ood import workflow
+    from genood.ood.registry import RECOMMENDED_GATE, needs
     from genood.ood.statistics import subset
 
     out_dir = ctx.run_dir / "detection"
     path = out_dir / "detection.json"
+    wanted = None if guard is None else guard.fingerprint
     if path.exists():
-        return json.loads(path.read_text())
+        cached = json.loads(path.read_text())
+        made_with = (cached.get("_guard") or {}).get("fingerprint")
+        if made_with == wanted:
+            return cached
+        log(
+            f"detection table recomputed: it was made with classifier {made_with or 'none'}, "
+            f"this run has {wanted or 'none'}"
+        )
+        for stale in out_dir.glob("*.npz"):
+            stale.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
-    detectors = build_detectors(ctx.budget.detectors, main, background, members, ctx.store)
-    probes, roles = probe_sets(ctx)
-    sets = {label: ctx.sets[label] for label in (ctx.in_train, ctx.in_test, *ctx.ood)}
-    stats = workflow.gather_sets(detectors, {**sets, **probes}, ctx.store)
+    names = list(ctx.budget.detectors)
+    if guard is not None:
+        names = list(dict.fromkeys((*names, RECOMMENDED_GATE, *GUARD_BASELINES)))
+    detectors = build_detectors(
+        names,
+        main,
+        background,
+        members,
+        ctx.store,
+        classifier=None if guard is None else guard.classifier,
+        preprocessing=None if guard is None else ctx.preprocessing,
+    )
+    raw_probes, roles = probe_sets(ctx)
+    probes = {label: ctx.preprocessing.apply(images) for label, images in raw_probes.items()}
+    labels = (ctx.in_train, ctx.in_test, *ctx.ood)
+    sets = {label: ctx.sets[label] for label in labels}
+    loaded = None
+    if guard is not None:
+        loaded = {**{label: ctx.loaded[label] for label in labels}, **raw_probes}
+    stats = workflow.gather_sets(detectors, {**sets, **probes}, ctx.store, loaded)
     n_fit = min(FIT_IMAGES, len(ctx.sets[ctx.in_train]))
     n_test = len(ctx.sets[ctx.in_test])
     n_val = max(int(n_test * CALIBRATION_FRACTION), 1)
@@ -120,6 +226,22 @@ def run_detection(
         "probes": f"{', '.join(probes)}: {PROBE_IMAGES} images each, never tuned on "
         "(validation and held-out roles of the declared protocol, docs/detection.md)",
     }
+    if guard is not None:
+        evaluation = slice(n_val, None)
+        views = {label: ctx.loaded[label] for label in ctx.ood} | raw_probes
+        table["_guard"] = {
+            **guard_figures(
+                guard.folder,
+                guard.classifier,
+                {n: d for n, d in results.detectors.items() if "classifier" in needs(n)},
+                ctx.in_test,
+                (ctx.loaded[ctx.in_test][evaluation], ctx.labels[ctx.in_test][evaluation]),
+                subset(stats[ctx.in_test], evaluation),
+                {label: (views[label], stats[label]) for label in (*ctx.ood, *probes)},
+            ),
+            "fingerprint": guard.fingerprint,
+            "in": f"remaining {n_test - n_val} of {ctx.in_test} (labelled)",
+        }
     write_text_atomic(path, json.dumps(table, indent=2, default=json_default))
     return table
 
@@ -137,8 +259,9 @@ def probe_specs(in_spec: str) -> dict[str, str]:
 
 
 def probe_sets(ctx: RunContext) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """The protocol's probe sets at the in-distribution images' raw shape, preprocessed like
-    them, and each set's role (``validation``, ``held-out``, ``outside the goal``) by label."""
+    """The protocol's probe sets at the in-distribution images' raw shape, as loaded (not yet
+    preprocessed: ``ctx.preprocessing.apply`` makes the models' input), and each set's role
+    (``validation``, ``held-out``, ``outside the goal``) by label."""
     from genood.data.probe_groups import TRANSFORMED, probe_group
     from genood.data.probes import load_probe
 
@@ -158,7 +281,7 @@ def probe_sets(ctx: RunContext) -> tuple[dict[str, np.ndarray], dict[str, str]]:
                 shape = _raw_shape(ctx)
             probe = load_probe(f"{body}:{shape}", limit=PROBE_IMAGES)
             label = probe.spec
-        sets[label] = ctx.preprocessing.apply(probe.images)
+        sets[label] = np.asarray(probe.images)
         roles[label] = role
     return sets, roles
 

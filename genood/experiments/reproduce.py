@@ -12,6 +12,8 @@ interrupted run resumes where it stopped:
 3. statistics: per-sample bits/dim and terms for every set under every model, computed once
    and stored (``statistics/``, see :mod:`genood.ood.statistics`);
 4. detection (``detection/``) on those same statistics, and the analyses behind each claim;
+   with ``guard`` (a classifier's folder, ``--guard``) the table adds the recommended gate and
+   the classifier's baselines, with the guard figures (:mod:`genood.experiments.detection`);
 5. ``results.json``, the figures (``figures/``) and ``report.html``.
 """
 
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from genood import config as cfg
-from genood.experiments.detection import run_detection
+from genood.experiments.detection import Guard, load_guard, run_detection
 from genood.experiments.measure import evaluate_claims
 from genood.experiments.spec import ALL_CLAIMS, BudgetSpec, Experiment, load_experiment
 from genood.experiments.stages import RunContext, log, provenance
@@ -39,6 +41,7 @@ def reproduce(
     device: str = "auto",
     progress: bool = True,
     include_reverse: bool = True,
+    guard: str | Path | None = None,
 ) -> Path:
     """Run ``experiment`` at ``budget`` into ``out`` and return the path of ``report.html``.
 
@@ -50,9 +53,17 @@ def reproduce(
         device: ``auto``, ``cpu`` or ``cuda`` for training and scoring.
         progress: show progress bars.
         include_reverse: run the reverse experiment for C2 when the budget claims it.
+        guard: a classifier's folder (``genood train-classifier``) that reads the
+            in-distribution images as loaded: the detection table then adds the recommended
+            gate and the classifier's baselines, with guard figures (``--guard``).
     """
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
     if exp.sweep is not None:  # one run per lambda, then the curve
+        if guard is not None:
+            raise ValueError(
+                f"--guard is for one run's detection table; {exp.name} is a sweep: run "
+                "`genood detect --run RUN/<lambda> --guard DIR` on one of its runs instead"
+            )
         from genood.experiments.sweep import reproduce_sweep
 
         return reproduce_sweep(exp, budget, out, data_dir, device, progress)
@@ -61,8 +72,13 @@ def reproduce(
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     ctx = RunContext(exp, budget, spec, run_dir, data_dir, device, progress)
+    ctx.keep_loaded = guard is not None
     log(f"{exp.name} at budget {budget!r} -> {run_dir}")
     ctx.prepare_data()
+    classifier: Guard | None = None
+    if guard is not None:  # checked before any training
+        classifier = load_guard(ctx, guard)
+        log(f"guard: classifier {classifier.folder} ({classifier.fingerprint[:12]})")
 
     main = ctx.train("main", spec.run_config(ctx.data, seed=0))
     scores = {"main": ctx.score_all("main", main)}
@@ -79,7 +95,7 @@ def reproduce(
         cv_glow = ctx.train("cv-glow", _cv_glow_config(ctx, spec))
         scores["cv-glow"] = ctx.score_all("cv-glow", cv_glow)
 
-    detection = run_detection(ctx, main, background, waic_members(members, spec))
+    detection = run_detection(ctx, main, background, waic_members(members, spec), classifier)
     reverse = None
     if "C2" in spec.claims and include_reverse and exp.reverse:
         reverse = _run_reverse(exp, budget, run_dir, data_dir, device, progress)
@@ -92,6 +108,9 @@ def reproduce(
             "config": cfg.to_dict(spec.run_config(ctx.data)),
         }
     )
+    if classifier is not None:
+        results["classifier"] = classifier.record()
+        results["guard"] = detection["_guard"]
     order = {claim: i for i, claim in enumerate(ALL_CLAIMS)}
     results["claims"] = sorted(results["claims"], key=lambda c: order[c["id"]])
     return ctx.write_report(results)

@@ -65,6 +65,8 @@ class RunContext:
     device: str
     progress: bool
     sets: dict[str, np.ndarray] = field(default_factory=dict)
+    keep_loaded: bool = False  # keep the images as loaded too (a classifier reads those)
+    loaded: dict[str, np.ndarray] = field(default_factory=dict)
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     in_train: str = ""
     in_test: str = ""
@@ -154,10 +156,15 @@ class RunContext:
         return f"npz:{train_path}", f"npz:{test_path}"
 
     def _add(self, label: str | None, spec: str, limit: int | None) -> str:
-        """Load ``spec``, preprocess it, and keep it under ``label`` (default its own spec)."""
+        """Load ``spec``, preprocess it, and keep it under ``label`` (default its own spec): the
+        models' input in :attr:`sets` and, with :attr:`keep_loaded`, the images as loaded (what a
+        classifier reads) in :attr:`loaded`."""
         data = load_data(spec, data_dir=self.data_dir, limit=limit, progress=self.progress)
         label = label or data.spec
-        self.sets[label] = self.preprocessing.apply(np.asarray(data.images))
+        images = np.asarray(data.images)
+        if self.keep_loaded:
+            self.loaded[label] = images
+        self.sets[label] = self.preprocessing.apply(images)
         self.labels[label] = np.asarray(data.labels)
         return label
 

@@ -218,7 +218,7 @@ def detection_table(results: Mapping[str, Any]) -> str:
     rendered = table(headers, rows, numeric={1, 2, 3, 4}, id="detection-table")
     return (
         f'<section id="detection"><h2>Detection</h2><p class="note">{note}</p>{rendered}'
-        f"{probe_table(detection)}</section>"
+        f"{probe_table(detection)}{guard_table(results.get('guard'), detection)}</section>"
     )
 
 
@@ -255,6 +255,42 @@ def probe_table(detection: Mapping[str, Any]) -> str:
     )
     rendered = table(headers, rows, numeric=set(range(1, len(headers))), id="probe-table")
     return f'<h3>OOD sets nobody tuned on</h3><p class="note">{note}</p>{rendered}'
+
+
+def guard_table(guard: Mapping[str, Any] | None, detection: Mapping[str, Any]) -> str:
+    """With ``genood reproduce --guard``: each classifier-reading score as a gate in front of
+    the classifier (:func:`genood.experiments.detect.guard_figures`): in-distribution images
+    turned away, accuracy on those accepted against the classifier alone, and the share of
+    each OOD and probe set turned away."""
+    if not guard or not guard.get("reports"):
+        return ""
+    reports = guard["reports"]
+    sets = list(next(iter(reports.values())).get("ood_rejection_rates", {}))
+    about: Mapping[str, Any] = next(
+        (row["probes"] for row in detection.values() if row.get("probes")), {}
+    )
+    rows = []
+    for score, r in reports.items():
+        accepted = r["accuracy_accepted"]
+        rows.append(
+            [
+                _score_name(score),
+                f"{r['in_rejection_rate']:.1%}",
+                "-" if accepted is None else fmt(accepted),
+                fmt(r["accuracy_unguarded"]),
+                *(f"{r['ood_rejection_rates'][s]:.1%}" for s in sets),
+            ]
+        )
+    names = [_probe_header(s, about[s]) if s in about else esc(s) for s in sets]
+    headers = ["Score", "In-distribution rejected", "Accuracy accepted", "Accuracy alone", *names]
+    note = (
+        f"The classifier in {esc(guard['classifier'])} behind each score that reads it, at the "
+        f"threshold calibrated above (5 % FPR), on {esc(guard.get('in', 'the evaluation part'))}: "
+        "the share of in-distribution images turned away, the classifier's accuracy on those "
+        "let through and on all of them (no gate), and the share of each OOD set turned away."
+    )
+    rendered = table(headers, rows, numeric=set(range(1, len(headers))), id="guard-table")
+    return f'<h3>The gate in front of the classifier</h3><p class="note">{note}</p>{rendered}'
 
 
 def _score_name(score: str) -> str:

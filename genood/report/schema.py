@@ -36,8 +36,9 @@ REQUIRED_KEYS = (
     "analyses",
 )  # fmt: skip
 OPTIONAL_KEYS = ("expect_phenomenon", "figure_captions")
-# Written by ``genood reproduce`` and not validated: the resolved config and the main model.
-EXTRA_KEYS = ("missing_ood", "config", "model")
+# Written by ``genood reproduce`` and not validated: the resolved config and the main model,
+# and with ``--guard`` the classifier and its guard figures.
+EXTRA_KEYS = ("missing_ood", "config", "model", "classifier", "guard")
 DATASET_KEYS = ("bpd_mean", "bpd_std", "n")
 OPTIONAL_DATASET_KEYS = ("log_pz_bpd_mean", "logdet_bpd_mean")
 CLAIM_KEYS = ("id", "claim", "measured", "reproduced", "status")
