@@ -82,6 +82,11 @@ def load_guard(ctx: RunContext, folder: str | Path) -> Guard:
             "classifier reads them before the model's preprocessing); train one on them with "
             f"`genood train-classifier --data {data.in_train} --val {data.in_test} --out DIR`"
         )
+    if (ctx.labels[ctx.in_test] < 0).any():
+        raise ValueError(
+            f"--guard measures the classifier's accuracy on {ctx.in_test}, which has unlabelled "
+            "images: leave --guard out for this experiment"
+        )
     return Guard(classifier, folder, fingerprint(classifier))
 
 
@@ -145,6 +150,7 @@ def run_detection(
     from genood.ood import workflow
     from genood.ood.registry import RECOMMENDED_GATE, needs
     from genood.ood.statistics import subset
+    from genood.ood.tables import format_guard
 
     out_dir = ctx.run_dir / "detection"
     path = out_dir / "detection.json"
@@ -242,6 +248,7 @@ def run_detection(
             "fingerprint": guard.fingerprint,
             "in": f"remaining {n_test - n_val} of {ctx.in_test} (labelled)",
         }
+        log(format_guard(table["_guard"]))
     write_text_atomic(path, json.dumps(table, indent=2, default=json_default))
     return table
 
