@@ -157,13 +157,10 @@ def run_detection(
     wanted = None if guard is None else guard.fingerprint
     if path.exists():
         cached = json.loads(path.read_text())
-        made_with = (cached.get("_guard") or {}).get("fingerprint")
-        if made_with == wanted:
+        reason = _stale(cached, ctx, wanted)
+        if reason is None:
             return cached
-        log(
-            f"detection table recomputed: it was made with classifier {made_with or 'none'}, "
-            f"this run has {wanted or 'none'}"
-        )
+        log(f"detection table recomputed: {reason}")
         for stale in out_dir.glob("*.npz"):
             stale.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -251,6 +248,22 @@ def run_detection(
         log(format_guard(table["_guard"]))
     write_text_atomic(path, json.dumps(table, indent=2, default=json_default))
     return table
+
+
+def _stale(cached: dict[str, Any], ctx: RunContext, fingerprint: str | None) -> str | None:
+    """Why a cached table does not fit this run (``None`` when it does): made with another
+    classifier (or none), or against other OOD sets (one became reachable or unreachable)."""
+    made_with = (cached.get("_guard") or {}).get("fingerprint")
+    if made_with != fingerprint:
+        return (
+            f"it was made with classifier {made_with or 'none'}, this run has "
+            f"{fingerprint or 'none'}"
+        )
+    rows = [row for name, row in cached.items() if not name.startswith("_")]
+    sets = list(rows[0]["per_ood"]) if rows else list(ctx.ood)
+    if sets != list(ctx.ood):
+        return f"it was made against {', '.join(sets)}, this run has {', '.join(ctx.ood)}"
+    return None
 
 
 def probe_specs(in_spec: str) -> dict[str, str]:

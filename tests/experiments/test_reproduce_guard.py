@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,3 +100,20 @@ def test_a_classifier_of_another_shape_is_refused_with_the_fix(
     with pytest.raises(ValueError, match="genood train-classifier --data fashion-mnist:train"):
         reproduce(_experiment(), "tiny", tmp_path / "run", data_dir=idx_data, guard=padded)
     assert not (tmp_path / "run" / "models").exists()  # refused before any training
+
+
+def test_a_cached_table_is_stale_with_another_classifier_or_other_ood_sets() -> None:
+    from types import SimpleNamespace
+
+    from genood.experiments.detection import _stale
+
+    ctx: Any = SimpleNamespace(ood=["mnist-10k:all"])
+    plain = {"dos": {"per_ood": {"mnist-10k:all": {}}}, "_protocol": {}}
+    assert _stale(plain, ctx, None) is None
+    assert "classifier none" in str(_stale(plain, ctx, "abc"))
+    guarded = {**plain, "_guard": {"fingerprint": "abc"}}
+    assert _stale(guarded, ctx, "abc") is None
+    assert "this run has none" in str(_stale(guarded, ctx, None))
+    # mnist:test reachable when the table was made, not now: recomputed, not reused.
+    wider = {"dos": {"per_ood": {"mnist:test": {}, "mnist-10k:all": {}}}}
+    assert "mnist:test, mnist-10k:all" in str(_stale(wider, ctx, None))
