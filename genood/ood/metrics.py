@@ -79,13 +79,20 @@ def aupr_in(in_scores: Any, out_scores: Any) -> float:
     """Average precision with the in-distribution set as the positive class."""
     in_scores, out_scores = _pair(in_scores, out_scores)
     labels, scores = _labelled(in_scores, out_scores)
-    return float(average_precision_score(1.0 - labels, -scores))
+    return _probability(average_precision_score(1.0 - labels, -scores))
 
 
 def aupr_out(in_scores: Any, out_scores: Any) -> float:
     """Average precision with OOD as the positive class."""
     labels, scores = _labelled(*_pair(in_scores, out_scores))
-    return float(average_precision_score(labels, scores))
+    return _probability(average_precision_score(labels, scores))
+
+
+def _probability(value: float) -> float:
+    """A precision average clipped to [0, 1]: scikit-learn sums recall steps times precisions,
+    and on a perfect separation the sum can round to 1.0000000000000002, which results.json's
+    schema (rightly) refuses."""
+    return float(min(max(float(value), 0.0), 1.0))
 
 
 def fpr_at_tpr(in_scores: Any, out_scores: Any, tpr: float = 0.95) -> float:

@@ -110,3 +110,17 @@ def test_evaluate_collects_everything() -> None:
     assert result["n_in"] == 4 and result["n_out"] == 4
     assert len(result["auroc_ci"]) == 2
     assert "threshold" not in metrics.evaluate(IN, OUT)
+
+
+def test_average_precision_never_rounds_above_one() -> None:
+    # a perfect separation whose recall steps sum to 1.0000000000000002 in scikit-learn
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        n, m = rng.integers(2, 40, 2)
+        in_scores, out_scores = rng.normal(size=n), rng.normal(size=m) + rng.uniform(0, 8)
+        for value in (
+            metrics.aupr_out(in_scores, out_scores),
+            metrics.aupr_in(in_scores, out_scores),
+        ):
+            assert 0.0 <= value <= 1.0, (n, m, value)
+    assert metrics.aupr_out(np.zeros(27), np.ones(20)) == 1.0
