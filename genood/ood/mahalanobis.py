@@ -36,40 +36,22 @@ network; each is cached on disk like a model pass) and a ``K x D x D`` product p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from genood.ood.softmax import PREFIX, ClassifierScore, classifier_logits
+from genood.ood.softmax import PREFIX, ClassifierOutputs, ClassifierScore, classifier_logits
 from genood.ood.statistics import Requirement, Statistics, Stats
 from genood.ood.validation import fingerprint
 
 
-@dataclass(frozen=True, eq=False)
-class ClassifierFeatures(Requirement):
-    """A classifier's penultimate features on the images as loaded, ``classifier/feature.j``.
+class ClassifierFeatures(ClassifierOutputs):
+    """A classifier's penultimate features, ``classifier/feature.j``, from anything with
+    ``features(images, batch_size) -> (N, D)`` and the API of
+    :data:`~genood.ood.softmax.CLASSIFIER_API`."""
 
-    Attributes:
-        classifier: anything with ``features(images, batch_size) -> (N, D)`` and the API of
-            :data:`~genood.ood.softmax.CLASSIFIER_API`.
-        digest: its weight fingerprint (part of the cache key).
-    """
-
-    classifier: Any = None
-    digest: str = field(default="")
-
-    @property
-    def key(self) -> str:
-        return f"features-{self.digest[:16]}"
-
-    @property
-    def on_loaded_images(self) -> bool:
-        return True
-
-    def compute(self, images: np.ndarray, settings: Statistics) -> Stats:
-        features = np.asarray(self.classifier.features(images, settings.batch_size), np.float64)
-        return {f"feature.{j}": features[:, j].copy() for j in range(features.shape[1])}
+    method = "features"
+    stat = "feature"
 
 
 def classifier_features(classifier: Any) -> ClassifierFeatures:

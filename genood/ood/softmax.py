@@ -34,7 +34,7 @@ anything in ``fit``; the threshold is calibrated split-conformally like every sc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import logsumexp
@@ -47,29 +47,37 @@ PREFIX = "classifier"
 
 
 @dataclass(frozen=True, eq=False)
-class ClassifierLogits(Requirement):
-    """A classifier's logits on the images as loaded, ``classifier/logit.k`` for each class.
+class ClassifierOutputs(Requirement):
+    """One output of a classifier on the images as loaded, a statistic per column:
+    ``classifier/<stat>.k`` from ``classifier.<method>(images, batch_size) -> (N, K)``.
 
     Attributes:
         classifier: the classifier (see the module doc for what it must have).
         digest: its weight fingerprint (part of the cache key); filled in by
-            :func:`classifier_logits`.
+            :func:`classifier_logits` (or :func:`~genood.ood.mahalanobis.classifier_features`).
     """
 
     classifier: Any = None
     digest: str = field(default="")
+    method: ClassVar[str] = "logits"  # the classifier's method, and the cache key's stem
+    stat: ClassVar[str] = "logit"  # the statistics' stem
 
     @property
     def key(self) -> str:
-        return f"logits-{self.digest[:16]}"
+        return f"{self.method}-{self.digest[:16]}"
 
     @property
     def on_loaded_images(self) -> bool:
         return True
 
     def compute(self, images: np.ndarray, settings: Statistics) -> Stats:
-        logits = np.asarray(self.classifier.logits(images, settings.batch_size), np.float64)
-        return {f"logit.{k}": logits[:, k].copy() for k in range(logits.shape[1])}
+        output = getattr(self.classifier, self.method)(images, settings.batch_size)
+        values = np.asarray(output, np.float64)
+        return {f"{self.stat}.{k}": values[:, k].copy() for k in range(values.shape[1])}
+
+
+class ClassifierLogits(ClassifierOutputs):
+    """A classifier's logits, ``classifier/logit.k`` for each class."""
 
 
 def classifier_logits(classifier: Any) -> ClassifierLogits:
