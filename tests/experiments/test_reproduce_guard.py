@@ -117,3 +117,36 @@ def test_a_cached_table_is_stale_with_another_classifier_or_other_ood_sets() -> 
     # mnist:test reachable when the table was made, not now: recomputed, not reused.
     wider = {"dos": {"per_ood": {"mnist:test": {}, "mnist-10k:all": {}}}}
     assert "mnist:test, mnist-10k:all" in str(_stale(wider, ctx, None))
+
+
+def test_a_sweep_and_a_text_experiment_refuse_guard_with_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from genood.cli import main
+
+    # a sweep trains one run per lambda: the gate belongs to one run's `genood detect`
+    with pytest.raises(ValueError, match="is a sweep: run `genood detect --run RUN/"):
+        reproduce("smear-fashion-mnist", "quick", tmp_path / "sweep", guard=tmp_path / "clf")
+    assert not (tmp_path / "sweep").exists()  # refused before anything was written
+    # a text experiment has no image classifier to guard
+    argv = ["reproduce", "text-fortunes-en-vs-others", "--guard", str(tmp_path / "clf")]
+    assert main([*argv, "--out", str(tmp_path / "text"), "--no-progress"]) == 1
+    assert "is a text experiment: leave --guard out" in capsys.readouterr().err
+    assert not (tmp_path / "text").exists()
+
+
+def test_an_unlabelled_test_set_is_refused_before_training(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from genood.experiments.detection import load_guard
+    from genood.ood import Classifier
+
+    folder = Classifier((1, 8, 8), num_classes=2, width=4).save(tmp_path / "clf")
+    ctx: Any = SimpleNamespace(
+        device="cpu",
+        in_test="npz:test.npz",
+        loaded={"npz:test.npz": np.zeros((5, 1, 8, 8), np.uint8)},
+        labels={"npz:test.npz": np.full(5, -1)},
+    )
+    with pytest.raises(ValueError, match="unlabelled images: leave --guard out"):
+        load_guard(ctx, folder)
