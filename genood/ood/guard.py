@@ -131,6 +131,7 @@ class GuardedClassifier:
           alone; the images are in the model's shape (already preprocessed), and
           ``detector_preprocessing`` maps ``predict``'s images to it.
         """
+        from genood.ood.mahalanobis import gives_features
         from genood.ood.registry import (
             RECOMMENDED,
             RECOMMENDED_GATE,
@@ -140,7 +141,7 @@ class GuardedClassifier:
         from genood.ood.softmax import gives_logits
 
         if gives_logits(classifier):
-            spec = RECOMMENDED_GATE if hasattr(classifier, "features") else RECOMMENDED_LOGITS_GATE
+            spec = RECOMMENDED_GATE if gives_features(classifier) else RECOMMENDED_LOGITS_GATE
             prep = detector_preprocessing
             if prep is not None and not isinstance(prep, Preprocessing):
                 raise TypeError(

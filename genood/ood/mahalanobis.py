@@ -40,7 +40,13 @@ from typing import Any
 
 import numpy as np
 
-from genood.ood.softmax import PREFIX, ClassifierOutputs, ClassifierScore, classifier_logits
+from genood.ood.softmax import (
+    PREFIX,
+    ClassifierOutputs,
+    ClassifierScore,
+    classifier_logits,
+    gives_logits,
+)
 from genood.ood.statistics import Requirement, Statistics, Stats
 from genood.ood.validation import fingerprint
 
@@ -57,6 +63,12 @@ class ClassifierFeatures(ClassifierOutputs):
 def classifier_features(classifier: Any) -> ClassifierFeatures:
     """The requirement ``classifier/feature.j`` of ``classifier``."""
     return ClassifierFeatures(PREFIX, None, classifier, fingerprint(classifier))
+
+
+def gives_features(classifier: Any) -> bool:
+    """Whether ``classifier`` has what ``mahalanobis`` reads: the logits' API and
+    ``features(images)``."""
+    return gives_logits(classifier) and hasattr(classifier, "features")
 
 
 def shrunk_precision(centred: np.ndarray) -> np.ndarray:
@@ -94,7 +106,7 @@ class Mahalanobis(ClassifierScore):
 
     def __init__(self, classifier: Any, *, store: Statistics | None = None) -> None:
         super().__init__(classifier, store=store)
-        if not hasattr(classifier, "features"):
+        if not gives_features(classifier):
             raise TypeError(
                 f"the mahalanobis score reads a classifier's features(images) (genood.ood."
                 f"Classifier, from `genood train-classifier`), got {type(classifier).__name__} "

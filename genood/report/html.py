@@ -265,7 +265,9 @@ def guard_table(guard: Mapping[str, Any] | None, detection: Mapping[str, Any]) -
     if not guard or not guard.get("reports"):
         return ""
     reports = guard["reports"]
-    sets = list(next(iter(reports.values())).get("ood_rejection_rates", {}))
+    first = next(iter(reports.values()))
+    sets = list(first.get("ood_rejection_rates", {}))
+    target = float(first["target_fpr"])
     about: Mapping[str, Any] = next(
         (row["probes"] for row in detection.values() if row.get("probes")), {}
     )
@@ -285,7 +287,8 @@ def guard_table(guard: Mapping[str, Any] | None, detection: Mapping[str, Any]) -
     headers = ["Score", "In-distribution rejected", "Accuracy accepted", "Accuracy alone", *names]
     note = (
         f"The classifier in {esc(guard['classifier'])} behind each score that reads it, at the "
-        f"threshold calibrated above (5 % FPR), on {esc(guard.get('in', 'the evaluation part'))}: "
+        f"threshold calibrated above ({target * 100:g} % FPR), on "
+        f"{esc(guard.get('in', 'the evaluation part'))}: "
         "the share of in-distribution images turned away, the classifier's accuracy on those "
         "let through and on all of them (no gate), and the share of each OOD set turned away."
     )
