@@ -213,6 +213,7 @@ def run_detection(
         table[name] = {
             **{k: headline[k] for k in ("auroc", "aupr_in", "aupr_out", "fpr95")},
             "threshold": headline["threshold"],
+            "target_fpr": TARGET_FPR,
             "detection_accuracy": headline["detection_accuracy"],
             "per_ood": per_ood,
             "probes": per_probe,

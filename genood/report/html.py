@@ -245,12 +245,14 @@ def probe_table(detection: Mapping[str, Any]) -> str:
     # "probe:inverted:fashion-mnist:test" -> "inverted: fashion-mnist:test", breakable
     names = [_probe_header(s, about[s]) for s in sets]
     headers = ["Score", *names, "Worst AUROC"]
+    target = next((row["target_fpr"] for row in detection.values() if "target_fpr" in row), None)
+    at = f" ({float(target):.0%} FPR)" if target is not None else ""
     note = (
         "The same detectors, fitted and calibrated on in-distribution data only, against OOD "
         "sets nobody tuned them on (genood.data.probes), under their group and their role in the "
         "declared protocol (docs/detection.md): validation sets may choose a detector, held-out "
         "sets only report. Cells: AUROC, and under it the share of the set rejected at the "
-        "calibrated threshold (5 % FPR). Worst AUROC: over the main pair and the probes in the "
+        f"calibrated threshold{at}. Worst AUROC: over the main pair and the probes in the "
         "goal (a horizontal flip of clothing is still clothing, so hflip is reported only)."
     )
     rendered = table(headers, rows, numeric=set(range(1, len(headers))), id="probe-table")

@@ -125,6 +125,7 @@ def test_cifar10_vs_svhn_end_to_end(synthetic_data: Path, tmp_path: Path) -> Non
         assert (out / relative).is_file()
     html = report.read_text()
     assert "C7" in html and "not run at this budget" in html and 'id="probe-table"' in html
+    assert "calibrated threshold (5% FPR)" in html  # the rows' own target_fpr
 
     # A second run reuses every model, score and table: it must not train again.
     stamps = {p: p.stat().st_mtime_ns for p in (out / "models").rglob("last.pt")}

@@ -106,3 +106,17 @@ def test_reverse_direction_is_stated_above_the_verdicts(results: dict, tmp_path:
     results["expect_phenomenon"] = "no"
     with pytest.raises(ValueError, match="expect_phenomenon"):
         validate_results(results)
+
+
+def test_the_probe_table_states_the_rows_own_target_fpr(copy_run: Path) -> None:
+    results = json.loads((copy_run / "results.json").read_text())
+    for row in results["detection"].values():
+        row["target_fpr"] = 0.1
+    (copy_run / "results.json").write_text(json.dumps(results))
+    note = render(copy_run).read_text().split('id="probe-table"', 1)[0].rsplit("<h3", 1)[1]
+    assert "calibrated threshold (10% FPR)" in note
+    for row in results["detection"].values():  # a results.json written before the field
+        del row["target_fpr"]
+    (copy_run / "results.json").write_text(json.dumps(results))
+    note = render(copy_run).read_text().split('id="probe-table"', 1)[0].rsplit("<h3", 1)[1]
+    assert "calibrated threshold." in note and "FPR)" not in note
