@@ -79,7 +79,7 @@ th { overflow-wrap: anywhere; }
 #probe-table { font-size: 13px; }
 #probe-table th, #probe-table td { padding: 6px 6px; }
 #probe-table td.num { white-space: normal; }
-.share { color: var(--muted); font-size: 12px; }
+.share, .ci { color: var(--muted); font-size: 12px; }
 svg.curve { width: 100%; max-width: 640px; height: auto; display: block; }
 tbody tr:hover { background: #fafbfc; }
 .summary { font-size: 16px; margin: 6px 0 10px; }
@@ -233,12 +233,7 @@ def probe_table(detection: Mapping[str, Any]) -> str:
     rows = []
     for score, row in detection.items():
         found = row.get("probes", {})
-        cells = [
-            f'{fmt(found[s]["auroc"])}<br><span class="share">{found[s]["tpr"]:.0%}</span>'
-            if s in found
-            else ""
-            for s in sets
-        ]
+        cells = [_probe_cell(found[s]) if s in found else "" for s in sets]
         counted = [found[s]["auroc"] for s in sets if s in found and found[s].get("in_goal", True)]
         worst = min(counted, default=float("nan"))
         rows.append([_score_name(score), *cells, fmt(min(worst, row["auroc"]))])
@@ -251,12 +246,22 @@ def probe_table(detection: Mapping[str, Any]) -> str:
         "The same detectors, fitted and calibrated on in-distribution data only, against OOD "
         "sets nobody tuned them on (genood.data.probes), under their group and their role in the "
         "declared protocol (docs/detection.md): validation sets may choose a detector, held-out "
-        "sets only report. Cells: AUROC, and under it the share of the set rejected at the "
-        f"calibrated threshold{at}. Worst AUROC: over the main pair and the probes in the "
-        "goal (a horizontal flip of clothing is still clothing, so hflip is reported only)."
+        "sets only report. Cells: AUROC with its 95% bootstrap interval where the table has one, "
+        "and under it the share of the set rejected at the calibrated threshold"
+        f"{at} and the in-distribution FPR at 95% TPR. Worst AUROC: over the main pair and the "
+        "probes in the goal (a horizontal flip of clothing is still clothing, so hflip is "
+        "reported only)."
     )
     rendered = table(headers, rows, numeric=set(range(1, len(headers))), id="probe-table")
     return f'<h3>OOD sets nobody tuned on</h3><p class="note">{note}</p>{rendered}'
+
+
+def _probe_cell(found: Mapping[str, Any]) -> str:
+    """AUROC [interval] over the share rejected and FPR@95 (each where the row has it)."""
+    ci = found.get("auroc_ci")
+    interval = f' <span class="ci">[{fmt(ci[0])}, {fmt(ci[1])}]</span>' if ci else ""
+    fpr = f" &middot; FPR@95 {fmt(found['fpr95'])}" if "fpr95" in found else ""
+    return f'{fmt(found["auroc"])}{interval}<br><span class="share">{found["tpr"]:.0%}{fpr}</span>'
 
 
 def guard_table(guard: Mapping[str, Any] | None, detection: Mapping[str, Any]) -> str:

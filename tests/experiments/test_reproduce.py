@@ -113,6 +113,10 @@ def test_cifar10_vs_svhn_end_to_end(synthetic_data: Path, tmp_path: Path) -> Non
     assert roles["constant"] == roles["rot90"] == roles["font-digits"] == "held-out"
     assert roles["hflip"] == "outside the goal"
     assert {row["group"] for row in probes.values()} == {"far-OOD", "near-OOD", "transformed"}
+    # Every AUROC of the table carries its bootstrap interval, around it.
+    for cell in [*results["detection"].values(), *probes.values()]:
+        low, high = cell["auroc_ci"]
+        assert low <= cell["auroc"] + 1e-9 and cell["auroc"] - 1e-9 <= high
     assert [label for label, row in probes.items() if not row["in_goal"]] == [
         "probe:hflip (cifar10:test)"
     ]

@@ -102,6 +102,27 @@ def test_bootstrap_interval_brackets_the_estimate() -> None:
     assert metrics.auroc_interval(in_scores, out_scores, 100, seed=0) == (low, high)
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_auroc_interval_scores_the_same_resamples_as_scikit_learn(ties: bool) -> None:
+    """The counting form gives exactly the intervals of resampling the scores themselves
+    (``rng.choice``) and scoring each resample with ``roc_auc_score``: ties count a half."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    in_scores, out_scores = rng.normal(size=400), rng.normal(0.4, 1.0, 150)
+    if ties:
+        in_scores, out_scores = np.round(in_scores), np.round(out_scores)
+    draws = np.random.default_rng(7)
+    labels = np.r_[np.zeros(len(in_scores)), np.ones(len(out_scores))]
+    values = [
+        roc_auc_score(labels, np.r_[draws.choice(in_scores, 400), draws.choice(out_scores, 150)])
+        for _ in range(50)
+    ]
+    expected = np.quantile(values, [0.05, 0.95])
+    low, high = metrics.auroc_interval(in_scores, out_scores, 50, level=0.9, seed=7)
+    assert (low, high) == pytest.approx(tuple(expected), abs=1e-12)
+
+
 def test_evaluate_collects_everything() -> None:
     result = metrics.evaluate(IN, OUT, threshold=0.5, bootstrap=20)
     assert result["auroc"] == 1.0

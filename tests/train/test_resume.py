@@ -15,7 +15,7 @@ from train_helpers import assert_bitwise_equal, final_parameters, tiny_config
 from genood import config as cfg
 from genood.train import fit, read_metrics
 
-STEPS = 24
+STEPS = 64  # many steps between checkpoints: the poll below must catch one mid-way, even under load
 
 
 def _train_command(config_path: Path, run: Path) -> list[str]:
