@@ -66,7 +66,9 @@ class BudgetSpec:
         ensemble_steps: training steps of each extra member.
         cv_glow: train a CV-Glow with these hparams for C5/C6 (empty: skip).
         cv_glow_steps: its training steps.
-        score_limit: score at most this many images of each set.
+        score_limit: score at most this many images of the training set and of each OOD
+            set; the in-distribution test set is scored whole (its first fifth calibrates the
+            detectors, the rest is evaluated against every OOD set).
         graying_factors: the variance-shrinking factors of C7.
         detectors: the detectors in the detection table.
         scaled_down: what this budget scales down, stated in the report.

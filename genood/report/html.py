@@ -77,8 +77,11 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 th { overflow-wrap: anywhere; }
 .table-wrap { max-width: 100%; overflow-x: auto; }
 #probe-table { font-size: 13px; }
+/* the probe table (a dozen sets) may use the window's width, beyond the text column */
+.bleed { --wide: min(1400px, calc(100vw - 64px)); width: var(--wide);
+  margin-left: calc((100% - var(--wide)) / 2); }
 #probe-table th, #probe-table td { padding: 6px 6px; }
-#probe-table td.num { white-space: normal; }
+#probe-table td.num, #probe-table th.num { white-space: normal; }
 .share, .ci { color: var(--muted); font-size: 12px; }
 svg.curve { width: 100%; max-width: 640px; height: auto; display: block; }
 tbody tr:hover { background: #fafbfc; }
@@ -246,21 +249,24 @@ def probe_table(detection: Mapping[str, Any]) -> str:
         "The same detectors, fitted and calibrated on in-distribution data only, against OOD "
         "sets nobody tuned them on (genood.data.probes), under their group and their role in the "
         "declared protocol (docs/detection.md): validation sets may choose a detector, held-out "
-        "sets only report. Cells: AUROC with its 95% bootstrap interval where the table has one, "
-        "and under it the share of the set rejected at the calibrated threshold"
-        f"{at} and the in-distribution FPR at 95% TPR. Worst AUROC: over the main pair and the "
+        "sets only report. Cells: AUROC; under it its 95% bootstrap interval (where the table has "
+        "one); then the share of the set rejected at the calibrated threshold"
+        f"{at} &middot; the in-distribution FPR at 95% TPR. Worst AUROC: over the main pair and the "
         "probes in the goal (a horizontal flip of clothing is still clothing, so hflip is "
         "reported only)."
     )
     rendered = table(headers, rows, numeric=set(range(1, len(headers))), id="probe-table")
-    return f'<h3>OOD sets nobody tuned on</h3><p class="note">{note}</p>{rendered}'
+    return (
+        f'<h3>OOD sets nobody tuned on</h3><p class="note">{note}</p>'
+        f'<div class="bleed">{rendered}</div>'
+    )
 
 
 def _probe_cell(found: Mapping[str, Any]) -> str:
-    """AUROC [interval] over the share rejected and FPR@95 (each where the row has it)."""
+    """AUROC; under it its interval; then the share rejected and FPR@95 (each where present)."""
     ci = found.get("auroc_ci")
-    interval = f' <span class="ci">[{fmt(ci[0])}, {fmt(ci[1])}]</span>' if ci else ""
-    fpr = f" &middot; FPR@95 {fmt(found['fpr95'])}" if "fpr95" in found else ""
+    interval = f'<br><span class="ci">{fmt(ci[0])}&ndash;{fmt(ci[1])}</span>' if ci else ""
+    fpr = f" &middot; {float(found['fpr95']):.3f}" if "fpr95" in found else ""
     return f'{fmt(found["auroc"])}{interval}<br><span class="share">{found["tpr"]:.0%}{fpr}</span>'
 
 

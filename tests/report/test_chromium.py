@@ -41,6 +41,17 @@ window.addEventListener("load", () => {
 
 
 LAPTOP = (1366, 768)
+PROTOCOL_SETS = (
+    "probe:noise:1x28x28", "probe:letters:1x28x28", "probe:vflip (fashion-mnist:test)",
+    "probe:constant:1x28x28", "probe:font-digits:thin:1x28x28",
+    "probe:font-digits:regular:1x28x28", "probe:font-digits:bold:1x28x28",
+    "probe:uci-digits:1x28x28", "probe:rot90 (fashion-mnist:test)",
+    "probe:inverted (fashion-mnist:test)", "probe:hflip (fashion-mnist:test)",
+)  # fmt: skip
+WIDEST_CELL = {
+    "auroc": 0.912, "auroc_ci": [0.899, 0.925], "fpr95": 0.3, "tpr": 1.0,
+    "group": "transformed", "role": "outside the goal", "in_goal": True,
+}  # fmt: skip
 
 
 def _chromium(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:
@@ -60,12 +71,11 @@ def _chromium(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:
 def test_report_renders_in_headless_chromium_without_horizontal_overflow(
     copy_run: Path, tmp_path: Path
 ) -> None:
-    # A probe cell at its widest, as genood reproduce writes it: AUROC, its interval, the share
-    # rejected and FPR@95.
+    # The probe table at its widest, as genood reproduce writes it: the protocol's eleven sets,
+    # each cell with its AUROC, interval, share rejected and FPR@95.
     results = json.loads((copy_run / "results.json").read_text())
     for row in results["detection"].values():
-        for cell in row.get("probes", {}).values():
-            cell["auroc_ci"] = [0.899, 0.925]
+        row["probes"] = {label: dict(WIDEST_CELL) for label in PROTOCOL_SETS}
     (copy_run / "results.json").write_text(json.dumps(results))
     report = render(copy_run)
     probed = report.with_name("probed.html")

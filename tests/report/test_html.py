@@ -54,7 +54,7 @@ def test_render_writes_a_self_contained_report(run_dir: Path, tmp_path: Path) ->
     # The probe table: short, breakable set names; AUROC over the share rejected.
     probes = text.split('id="probe-table"', 1)[1].split("</table>", 1)[0]
     assert "inverted: fashion-mnist:test" in probes and "probe:" not in probes
-    assert '0.912<br><span class="share">87% &middot; FPR@95 0.300</span>' in probes
+    assert '0.912<br><span class="share">87% &middot; 0.300</span>' in probes
 
 
 def test_a_custom_caption_wins_and_a_grid_without_temperature_says_so(copy_run: Path) -> None:
@@ -119,7 +119,7 @@ def test_the_probe_table_states_the_rows_own_target_fpr(copy_run: Path) -> None:
         del row["target_fpr"]
     (copy_run / "results.json").write_text(json.dumps(results))
     note = render(copy_run).read_text().split('id="probe-table"', 1)[0].rsplit("<h3", 1)[1]
-    assert "calibrated threshold and" in note and "FPR) and" not in note
+    assert "calibrated threshold &middot;" in note and "FPR) &middot;" not in note
 
 
 def test_a_probe_cell_shows_the_aurocs_interval(copy_run: Path) -> None:
@@ -129,4 +129,4 @@ def test_a_probe_cell_shows_the_aurocs_interval(copy_run: Path) -> None:
             cell["auroc_ci"] = [0.9, 0.925]
     (copy_run / "results.json").write_text(json.dumps(results))
     probes = render(copy_run).read_text().split('id="probe-table"', 1)[1].split("</table>", 1)[0]
-    assert '0.912 <span class="ci">[0.900, 0.925]</span><br><span class="share">87%' in probes
+    assert '0.912<br><span class="ci">0.900&ndash;0.925</span><br><span class="share">87%' in probes
