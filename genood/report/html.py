@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -76,13 +77,15 @@ th { background: var(--soft); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 th { overflow-wrap: anywhere; }
 .table-wrap { max-width: 100%; overflow-x: auto; }
-#probe-table { font-size: 13px; }
-/* the probe table (a dozen sets) may use the window's width, beyond the text column */
+#probe-table, #guard-table { font-size: 13px; }
+/* the probe and guard tables (a dozen sets) may use the window's width, beyond the text */
 .bleed { --wide: min(1400px, calc(100vw - 64px)); width: var(--wide);
   margin-left: calc((100% - var(--wide)) / 2); }
-#probe-table th, #probe-table td { padding: 6px 6px; }
-#probe-table td.num, #probe-table th.num { white-space: normal; }
+#probe-table th, #probe-table td, #guard-table th, #guard-table td { padding: 6px 6px; }
+#probe-table td.num, #probe-table th.num, #guard-table th.num { white-space: normal; }
+#probe-table th, #guard-table th { overflow-wrap: normal; }
 .share, .ci { color: var(--muted); font-size: 12px; }
+#probe-table td .share, #probe-table td .ci, .word { white-space: nowrap; }
 svg.curve { width: 100%; max-width: 640px; height: auto; display: block; }
 tbody tr:hover { background: #fafbfc; }
 .summary { font-size: 16px; margin: 6px 0 10px; }
@@ -242,7 +245,7 @@ def probe_table(detection: Mapping[str, Any]) -> str:
         rows.append([_score_name(score), *cells, fmt(min(worst, row["auroc"]))])
     # "probe:inverted:fashion-mnist:test" -> "inverted: fashion-mnist:test", breakable
     names = [_probe_header(s, about[s]) for s in sets]
-    headers = ["Score", *names, "Worst AUROC"]
+    headers = ["Score", *names, 'Worst <span class="word">AUROC</span>']
     target = next((row["target_fpr"] for row in detection.values() if "target_fpr" in row), None)
     at = f" ({float(target):.0%} FPR)" if target is not None else ""
     note = (
@@ -296,17 +299,26 @@ def guard_table(guard: Mapping[str, Any] | None, detection: Mapping[str, Any]) -
                 *(f"{r['ood_rejection_rates'][s]:.1%}" for s in sets),
             ]
         )
-    names = [_probe_header(s, about[s]) if s in about else esc(s) for s in sets]
-    headers = ["Score", "In-distribution rejected", "Accuracy accepted", "Accuracy alone", *names]
+    names = [_probe_header(s, about[s]) if s in about else _breakable(s) for s in sets]
+    headers = [
+        "Score",
+        '<span class="word">In-distribution</span> rejected',
+        '<span class="word">Accuracy</span> accepted',
+        '<span class="word">Accuracy</span> alone',
+        *names,
+    ]
     note = (
         f"The classifier in {esc(guard['classifier'])} behind each score that reads it, at the "
-        f"threshold calibrated above ({target * 100:g} % FPR), on "
+        f"threshold calibrated above ({target:.0%} FPR), on "
         f"{esc(guard.get('in', 'the evaluation part'))}: "
         "the share of in-distribution images turned away, the classifier's accuracy on those "
         "let through and on all of them (no gate), and the share of each OOD set turned away."
     )
     rendered = table(headers, rows, numeric=set(range(1, len(headers))), id="guard-table")
-    return f'<h3>The gate in front of the classifier</h3><p class="note">{note}</p>{rendered}'
+    return (
+        f'<h3>The gate in front of the classifier</h3><p class="note">{note}</p>'
+        f'<div class="bleed">{rendered}</div>'
+    )
 
 
 def _score_name(score: str) -> str:
@@ -314,19 +326,29 @@ def _score_name(score: str) -> str:
     recommended gate with a classifier (``RECOMMENDED_GATE``) marked."""
     from genood.ood.registry import RECOMMENDED, RECOMMENDED_GATE
 
+    name = esc(score).replace("+", "+<wbr>")  # a long combination may break after each +
     if score == RECOMMENDED:
-        return f"<b>{esc(score)}</b> (recommended)"
+        return f"<b>{name}</b> (recommended)"
     if score == RECOMMENDED_GATE:
-        return f"<b>{esc(score)}</b> (recommended gate, with a classifier)"
-    return esc(score)
+        return f"<b>{name}</b> (recommended gate, with a classifier)"
+    return name
 
 
 def _probe_header(label: str, about: Mapping[str, Any]) -> str:
-    name = esc(label.removeprefix("probe:").replace(":", ": ", 1))
+    name = _breakable(label.removeprefix("probe:").replace(":", ": ", 1))
     tags = [str(about[k]) for k in ("group", "role") if about.get(k)]
     if not about.get("in_goal", True):
         tags = [t for t in tags if t != "outside the goal"] + ["outside the goal"]
-    return name + (f'<br><span class="share">{esc(", ".join(tags))}</span>' if tags else "")
+    # whole words only: a narrow column breaks "transformed, held-out" between words
+    words = " ".join(f'<span class="word">{esc(w)}</span>' for w in ", ".join(tags).split())
+    return name + (f'<br><span class="share">{words}</span>' if tags else "")
+
+
+def _breakable(text: str) -> str:
+    """``text`` escaped, with a break opportunity after each ``:``, ``-`` and ``x`` between
+    digits, so that a narrow column breaks a set name like ``regular:1x28x28`` at its joints."""
+    out = esc(text).replace(":", ":<wbr>").replace("-", "-<wbr>")
+    return re.sub(r"(?<=\d)x(?=\d)", "x<wbr>", out)
 
 
 def _samples_caption(inputs: Any) -> str:

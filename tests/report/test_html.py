@@ -53,7 +53,9 @@ def test_render_writes_a_self_contained_report(run_dir: Path, tmp_path: Path) ->
     assert "lower bits/dim (is more likely) at 2 of 3 evaluations" in section
     # The probe table: short, breakable set names; AUROC over the share rejected.
     probes = text.split('id="probe-table"', 1)[1].split("</table>", 1)[0]
-    assert "inverted: fashion-mnist:test" in probes and "probe:" not in probes
+    shown = probes.replace("<wbr>", "")  # break opportunities are not text
+    assert "inverted: fashion-mnist:test" in shown and "probe:" not in shown
+    assert "fashion-<wbr>mnist:<wbr>test" in probes
     assert '0.912<br><span class="share">87% &middot; 0.300</span>' in probes
 
 
