@@ -259,7 +259,8 @@ def run_detection(
 
 def _stale(cached: dict[str, Any], ctx: RunContext, fingerprint: str | None) -> str | None:
     """Why a cached table does not fit this run (``None`` when it does): made with another
-    classifier (or none), or against other OOD sets (one became reachable or unreachable)."""
+    classifier (or none), against other OOD sets (one became reachable or unreachable), or
+    without AUROC intervals (by an earlier genood)."""
     made_with = (cached.get("_guard") or {}).get("fingerprint")
     if made_with != fingerprint:
         return (
@@ -270,6 +271,8 @@ def _stale(cached: dict[str, Any], ctx: RunContext, fingerprint: str | None) -> 
     sets = list(rows[0]["per_ood"]) if rows else list(ctx.ood)
     if sets != list(ctx.ood):
         return f"it was made against {', '.join(sets)}, this run has {', '.join(ctx.ood)}"
+    if rows and "auroc_ci" not in rows[0]:
+        return "it has no AUROC intervals (made before genood added them)"
     return None
 
 

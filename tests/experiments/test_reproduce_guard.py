@@ -108,7 +108,7 @@ def test_a_cached_table_is_stale_with_another_classifier_or_other_ood_sets() -> 
     from genood.experiments.detection import _stale
 
     ctx: Any = SimpleNamespace(ood=["mnist-10k:all"])
-    plain = {"dos": {"per_ood": {"mnist-10k:all": {}}}, "_protocol": {}}
+    plain = {"dos": {"per_ood": {"mnist-10k:all": {}}, "auroc_ci": [0.9, 1.0]}, "_protocol": {}}
     assert _stale(plain, ctx, None) is None
     assert "classifier none" in str(_stale(plain, ctx, "abc"))
     guarded = {**plain, "_guard": {"fingerprint": "abc"}}
@@ -117,6 +117,9 @@ def test_a_cached_table_is_stale_with_another_classifier_or_other_ood_sets() -> 
     # mnist:test reachable when the table was made, not now: recomputed, not reused.
     wider = {"dos": {"per_ood": {"mnist:test": {}, "mnist-10k:all": {}}}}
     assert "mnist:test, mnist-10k:all" in str(_stale(wider, ctx, None))
+    # A table an earlier genood made, without intervals: recomputed, so the report has them.
+    earlier = {"dos": {"per_ood": {"mnist-10k:all": {}}}, "_protocol": {}}
+    assert "no AUROC intervals" in str(_stale(earlier, ctx, None))
 
 
 def test_a_sweep_and_a_text_experiment_refuse_guard_with_what_to_do(
