@@ -36,6 +36,7 @@ from genood.train.batches import STREAM_MODEL, derive_seed
 from genood.train.distributed import DistContext, default_threads, init_distributed
 from genood.train.lock import RunLock
 from genood.train.loop import TrainData, Trainer
+from genood.train.moved import same_moved_data
 from genood.train.precision import Precision, resolve_device, resolve_precision
 from genood.train.run import RunFolder, environment
 from genood.train.sets import fit_images, load_set, load_tracked, preprocessing_of
@@ -265,7 +266,12 @@ def check_compatible(saved: cfg.RunConfig, new: cfg.RunConfig, where: Path) -> l
     """Raise unless ``new`` may continue ``saved``'s checkpoint; return the keys that changed."""
     old_flat, new_flat = _flatten(cfg.to_dict(saved)), _flatten(cfg.to_dict(new))
     changed = sorted(k for k in set(old_flat) | set(new_flat) if old_flat.get(k) != new_flat.get(k))
-    blocking = [k for k in changed if any(k == i or k.startswith(i + ".") for i in IDENTITY_KEYS)]
+    blocking = [
+        k
+        for k in changed
+        if any(k == i or k.startswith(i + ".") for i in IDENTITY_KEYS)
+        and not same_moved_data(old_flat.get(k), new_flat.get(k), where)  # a moved run tree
+    ]
     if blocking:
         details = "; ".join(f"{k}: {old_flat.get(k)!r} -> {new_flat.get(k)!r}" for k in blocking)
         raise ValueError(
