@@ -231,11 +231,10 @@ def detection_table(results: Mapping[str, Any]) -> str:
 def probe_table(detection: Mapping[str, Any]) -> str:
     """Score x probe set: AUROC and the share rejected at the calibrated threshold, the sets
     under their group and protocol role, and the worst AUROC over the sets in the goal."""
-    probes = [row["probes"] for row in detection.values() if row.get("probes")]
-    if not probes:
+    about = _probe_sets(detection)
+    if not about:
         return ""
-    sets = list(probes[0])
-    about = probes[0]
+    sets = list(about)
     rows = []
     for score, row in detection.items():
         found = row.get("probes", {})
@@ -258,11 +257,22 @@ def probe_table(detection: Mapping[str, Any]) -> str:
         "probes in the goal (a horizontal flip of clothing is still clothing, so hflip is "
         "reported only)."
     )
-    rendered = table(headers, rows, numeric=set(range(1, len(headers))), id="probe-table")
-    return (
-        f'<h3>OOD sets nobody tuned on</h3><p class="note">{note}</p>'
-        f'<div class="bleed">{rendered}</div>'
-    )
+    return _wide_table("OOD sets nobody tuned on", note, headers, rows, "probe-table")
+
+
+def _probe_sets(detection: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The probe sets of the detection table, each with its group, role and goal flag (the
+    first row that has probes; every row has the same), or ``{}``."""
+    return next((row["probes"] for row in detection.values() if row.get("probes")), {})
+
+
+def _wide_table(
+    title: str, note: str, headers: list[str], rows: list[list[str]], table_id: str
+) -> str:
+    """A titled table of numbers (every column but the first) that may use the window's width
+    beyond the text column (``.bleed``): the probe and guard tables, a dozen sets wide."""
+    rendered = table(headers, rows, numeric=set(range(1, len(headers))), id=table_id)
+    return f'<h3>{title}</h3><p class="note">{note}</p><div class="bleed">{rendered}</div>'
 
 
 def _probe_cell(found: Mapping[str, Any]) -> str:
@@ -284,9 +294,7 @@ def guard_table(guard: Mapping[str, Any] | None, detection: Mapping[str, Any]) -
     first = next(iter(reports.values()))
     sets = list(first.get("ood_rejection_rates", {}))
     target = float(first["target_fpr"])
-    about: Mapping[str, Any] = next(
-        (row["probes"] for row in detection.values() if row.get("probes")), {}
-    )
+    about = _probe_sets(detection)
     rows = []
     for score, r in reports.items():
         accepted = r["accuracy_accepted"]
@@ -314,11 +322,7 @@ def guard_table(guard: Mapping[str, Any] | None, detection: Mapping[str, Any]) -
         "the share of in-distribution images turned away, the classifier's accuracy on those "
         "let through and on all of them (no gate), and the share of each OOD set turned away."
     )
-    rendered = table(headers, rows, numeric=set(range(1, len(headers))), id="guard-table")
-    return (
-        f'<h3>The gate in front of the classifier</h3><p class="note">{note}</p>'
-        f'<div class="bleed">{rendered}</div>'
-    )
+    return _wide_table("The gate in front of the classifier", note, headers, rows, "guard-table")
 
 
 def _score_name(score: str) -> str:
